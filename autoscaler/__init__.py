@@ -1,0 +1,1 @@
+"""Autoscaler: measure (lag, rates, DB health) → decide (pure policy) → act (local or Kubernetes)."""

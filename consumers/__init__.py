@@ -1,0 +1,1 @@
+"""Consumer fleet: batch → decode → validate → rate-limit → one Postgres transaction (rows + offsets)."""

@@ -1,0 +1,3 @@
+from floodwall.cli import main
+
+raise SystemExit(main())

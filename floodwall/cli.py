@@ -1,0 +1,47 @@
+"""The ``floodwall`` command: one entry point dispatching to each role's commands."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from floodwall import __version__
+from floodwall.db import commands as db_commands
+from floodwall.errors import ConfigError, FloodwallError
+from floodwall.stack import commands as stack_commands
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="floodwall",
+        description="Kafka-buffered ingestion of e-commerce events into a Patroni-managed PostgreSQL.",
+    )
+    parser.add_argument("--version", action="version", version=f"floodwall {__version__}")
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+    stack_commands.register(commands)
+    db_commands.register(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run one command; a user's mistake ends with one ``floodwall: error: …`` line, never a traceback.
+
+    Exit status: 0 success, 1 failure at run time, 2 bad usage or configuration, 130 interrupted.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = getattr(args, "handler", None)
+    if handler is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(handler(args))
+    except ConfigError as exc:
+        print(f"floodwall: error: {exc}", file=sys.stderr)
+        return 2
+    except FloodwallError as exc:
+        print(f"floodwall: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("floodwall: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,52 @@
+"""Command-line flags generated from a settings model, so flags, env names and help never drift apart."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Collection
+from pathlib import Path
+from typing import Any, TypeVar
+
+from floodwall.settings import ENV_PREFIX, ServiceSettings, load_settings
+
+S = TypeVar("S", bound=ServiceSettings)
+
+
+def add_settings_flags(
+    parser: argparse.ArgumentParser, cls: type[ServiceSettings], only: Collection[str] | None = None
+) -> None:
+    """Add ``--config`` and one ``--kebab-name`` flag per field of ``cls`` (or of the ``only`` subset)."""
+    parser.add_argument(
+        "--config",
+        type=Path,
+        metavar="FILE",
+        default=None,
+        help=f"TOML file with a [{cls.section}] table (env {ENV_PREFIX}CONFIG)",
+    )
+    group = parser.add_argument_group(
+        "settings", f"each also from env {ENV_PREFIX}<NAME> or the config file; flags win"
+    )
+    for name, info in cls.model_fields.items():
+        if only is not None and name not in only:
+            continue
+        default = info.get_default(call_default_factory=True)
+        help_text = f"{info.description} [env {ENV_PREFIX}{name.upper()}; default {default}]"
+        flag = "--" + name.replace("_", "-")
+        if info.annotation is bool:
+            group.add_argument(
+                flag,
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+        else:
+            group.add_argument(flag, dest=name, metavar="VALUE", default=argparse.SUPPRESS, help=help_text)
+
+
+def settings_from_args(cls: type[S], args: argparse.Namespace) -> S:
+    """Build the settings: flags given on the command line > env > config file > defaults."""
+    overrides: dict[str, Any] = {
+        name: getattr(args, name) for name in cls.model_fields if hasattr(args, name)
+    }
+    return load_settings(cls, overrides, getattr(args, "config", None))

@@ -1,0 +1,1 @@
+"""The sink's PostgreSQL schema (versioned migrations) and database connection settings."""

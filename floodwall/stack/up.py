@@ -1,0 +1,151 @@
+"""``floodwall stack up``: start what is not running, wait for readiness, create topics, migrate."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from floodwall.db.migrate import migrate
+from floodwall.errors import StackError
+from floodwall.stack import probes
+from floodwall.stack.config import StackSettings
+from floodwall.stack.layout import Layout
+from floodwall.stack.parts import Part, build_parts
+from floodwall.stack.procs import ProcessRecord, is_running, spawn, tail
+from floodwall.stack.provision import provision_database
+from floodwall.stack.state import StackState, load_or_create_secrets, load_state, write_client_pgpass
+from floodwall.topics import ensure_topics
+
+T = TypeVar("T")
+Say = Callable[[str], None]
+
+
+def stack_up(requested: StackSettings, say: Say = print) -> StackState:
+    """Bring the stack to "ready": every part serving, a leader accepting writes through HAProxy, all
+    replicas streaming, topics created and the schema migrated. Idempotent: running parts are kept.
+
+    Raises StackError naming the part that failed, why, and where its log is.
+    """
+    started = time.monotonic()
+    state = _adopt_state(requested, say)
+    layout = state.layout
+    layout.root.mkdir(parents=True, exist_ok=True)
+    layout.root.chmod(0o755)  # the PostgreSQL OS user must be able to enter it
+    secrets = load_or_create_secrets(layout)
+    write_client_pgpass(layout, secrets)
+    parts = build_parts(layout, secrets)
+    to_start = [p for p in parts if not _running(state, p.name)]
+    _check_ports_free(to_start)
+    starting = {p.name for p in to_start}
+    deadline = time.monotonic() + state.settings.ready_timeout_s
+
+    for part in parts:
+        if part.name not in starting:
+            say(f"  {part.name:<13} already running (pid {state.processes[part.name].pid})")
+            continue
+        part.prepare()
+        state.processes[part.name] = spawn(part.argv, layout.log_file(part.name), part.run_as, part.cwd)
+        state.save()
+        say(f"  {part.name:<13} started (pid {state.processes[part.name].pid})")
+    for part in parts:
+        _wait(f"{part.name} to serve", part.ready, deadline, state, [part.name])
+    say(f"  all processes serving ({time.monotonic() - started:.1f} s)")
+
+    pg_parts = [p.name for p in parts if p.name.startswith("patroni-")]
+    watch = [*pg_parts, "haproxy"]
+    _wait(
+        "a primary accepting writes through HAProxy",
+        lambda: probes.write_port_accepts_write(layout),
+        deadline,
+        state,
+        watch,
+    )
+    elapsed = time.monotonic() - started
+    say(f"  write port {state.settings.haproxy_write_port} accepts writes ({elapsed:.1f} s)")
+    replicas = _wait("all replicas to stream", lambda: _all_streaming(layout), deadline, state, watch)
+    say(
+        f"  {len(replicas)} replica(s) streaming: {', '.join(replicas) or '-'} "
+        f"({time.monotonic() - started:.1f} s)"
+    )
+
+    s = state.settings
+    topics = ensure_topics(
+        layout.bootstrap_servers, [s.orders_topic, s.inventory_topic, s.dlq_topic], s.partitions
+    )
+    say("  topics: " + ", ".join(f"{t.name} ({t.partitions} partitions, {t.outcome})" for t in topics))
+    provision_database(layout, secrets)
+    report = migrate(layout.write_dsn())
+    say(
+        f"  database {s.db_name}: schema version {report.version}"
+        f" ({'applied ' + str(list(report.applied)) if report.applied else 'up to date'})"
+    )
+    say(f"stack ready in {time.monotonic() - started:.1f} s (state: {layout.root})")
+    return state
+
+
+def _adopt_state(requested: StackSettings, say: Say) -> StackState:
+    """A stack with live processes keeps the settings it was started with; otherwise use ``requested``."""
+    previous = load_state(requested.state_dir)
+    if previous is None:
+        return StackState(settings=requested)
+    live = {name: rec for name, rec in previous.processes.items() if is_running(rec)}
+    if not live:
+        return StackState(settings=requested)
+    if previous.settings != requested:
+        say(
+            "  note: a stack is running in this state_dir; keeping its settings (`stack down` to change them)"
+        )
+    return StackState(settings=previous.settings, processes=live)
+
+
+def _running(state: StackState, name: str) -> bool:
+    record = state.processes.get(name)
+    return record is not None and is_running(record)
+
+
+def _check_ports_free(parts: list[Part]) -> None:
+    for part in parts:
+        for setting, port in part.ports:
+            if probes.port_in_use(port):
+                raise StackError(
+                    f"port {port} ({setting}, for {part.name}) is already in use by another process; "
+                    f"free it or choose another port (--{setting.split(' ')[0].replace('_', '-')} or "
+                    f"FLOODWALL_{setting.split(' ')[0].upper()})"
+                )
+
+
+def _all_streaming(layout: Layout) -> list[str]:
+    rows = probes.streaming_replicas(layout)
+    streaming = [r["name"] for r in rows if r["state"] == "streaming"]
+    expected = len(layout.nodes) - 1
+    if len(streaming) < expected:
+        raise probes.ProbeFailed(f"{len(streaming)} of {expected} replicas streaming ({rows})")
+    return streaming
+
+
+def _wait(what: str, check: Callable[[], T], deadline: float, state: StackState, watch: list[str]) -> T:
+    """Poll ``check`` until it passes; fail fast when a watched process dies, or at the deadline."""
+    last = "no answer yet"
+    while True:
+        for name in watch:
+            record = state.processes[name]
+            if not is_running(record):
+                raise StackError(_died(name, record))
+        try:
+            return check()
+        except probes.ProbeFailed as exc:
+            last = str(exc)
+        if time.monotonic() > deadline:
+            logs = ", ".join(state.processes[n].log for n in watch)
+            raise StackError(
+                f"timed out after {state.settings.ready_timeout_s:.0f} s waiting for {what}: {last} "
+                f"(logs: {logs})"
+            )
+        time.sleep(0.25)
+
+
+def _died(name: str, record: ProcessRecord) -> str:
+    lines = [line for line in tail(record.log_path, 40) if line.strip()]
+    last = lines[-1].strip() if lines else "(no output)"
+    return f"{name} exited during start-up: {last[:300]} (log: {record.log})"

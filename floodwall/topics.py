@@ -1,0 +1,56 @@
+"""Create Floodwall's topics through the Kafka admin API (idempotent)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from confluent_kafka import KafkaError, KafkaException
+
+# NewTopic's documented home is confluent_kafka.admin, whose stub does not re-export it.
+from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+
+from floodwall.errors import FloodwallError
+
+
+@dataclass(frozen=True)
+class TopicOutcome:
+    """What happened to one topic: ``created``, ``exists`` (with its partition count)."""
+
+    name: str
+    outcome: str
+    partitions: int
+
+
+def ensure_topics(
+    bootstrap_servers: str, names: list[str], partitions: int, timeout_s: float = 15.0
+) -> list[TopicOutcome]:
+    """Create each topic that does not exist yet with ``partitions`` partitions.
+
+    Existing topics are left as they are (their partition count is reported, never changed: adding
+    partitions would move keys and break per-key ordering). Raises FloodwallError when the broker
+    cannot be reached or refuses a topic.
+    """
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000})
+    futures = admin.create_topics(
+        [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names],
+        operation_timeout=timeout_s,
+        request_timeout=timeout_s,
+    )
+    created = set()
+    for name, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+            created.add(name)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+                raise FloodwallError(f"cannot create topic {name!r} on {bootstrap_servers}: {err}") from None
+    metadata = admin.list_topics(timeout=timeout_s)
+    return [
+        TopicOutcome(
+            name,
+            "created" if name in created else "exists",
+            len(metadata.topics[name].partitions) if name in metadata.topics else 0,
+        )
+        for name in names
+    ]

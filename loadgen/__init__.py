@@ -1,0 +1,1 @@
+"""Flash-sale load generator: replays traffic through the SDK and verifies the outcome in Postgres."""

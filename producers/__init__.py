@@ -1,0 +1,1 @@
+"""Producer SDK: typed order/inventory events, Avro single-object encoded, keyed, spooled on outage."""

@@ -1,0 +1,1 @@
+"""Avro schemas of Floodwall's events, their registry (fingerprints) and compatibility checks."""
