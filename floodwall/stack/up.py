@@ -63,7 +63,9 @@ def stack_up(requested: StackSettings, say: Say = print) -> StackState:
     )
     elapsed = time.monotonic() - started
     say(f"  write port {state.settings.haproxy_write_port} accepts writes ({elapsed:.1f} s)")
-    replicas = _wait("all replicas to stream", lambda: _all_streaming(layout), deadline, state, watch)
+    replicas = _wait(
+        "all replicas to stream (one synchronously)", lambda: _all_streaming(layout), deadline, state, watch
+    )
     say(
         f"  {len(replicas)} replica(s) streaming: {', '.join(replicas) or '-'} "
         f"({time.monotonic() - started:.1f} s)"
@@ -116,11 +118,22 @@ def _check_ports_free(parts: list[Part]) -> None:
 
 
 def _all_streaming(layout: Layout) -> list[str]:
+    """Every replica streams and, in synchronous mode, the cluster is failover-safe.
+
+    Failover-safe means Patroni has *recorded* a synchronous standby in etcd (the ``/sync`` key, shown
+    as role ``sync_standby``). PostgreSQL reports ``sync`` in pg_stat_replication a few seconds before
+    that; a primary lost inside that window is, rightly, not failed over automatically (no replica
+    is known to hold every acknowledged commit), so the stack is not ready before it.
+    """
     rows = probes.streaming_replicas(layout)
     streaming = [r["name"] for r in rows if r["state"] == "streaming"]
     expected = len(layout.nodes) - 1
     if len(streaming) < expected:
         raise probes.ProbeFailed(f"{len(streaming)} of {expected} replicas streaming ({rows})")
+    if layout.settings.synchronous_mode and expected:
+        sync = [m.name for m in probes.patroni_members(layout) if m.role == "sync_standby"]
+        if not sync or sync[0] not in streaming:
+            raise probes.ProbeFailed("replicas stream but Patroni has not recorded a synchronous standby yet")
     return streaming
 
 

@@ -1,0 +1,19 @@
+# The two commands of the README:
+#   make demo   set everything up, start the local stack and show its status
+#   make test   set everything up and run lint, types and all tests (what CI runs)
+VENV ?= .venv
+FLOODWALL := $(VENV)/bin/floodwall
+
+.PHONY: setup demo test down
+setup:
+	scripts/setup.sh
+
+demo: setup
+	$(FLOODWALL) stack up
+	$(FLOODWALL) stack status
+
+test: setup
+	scripts/test.sh
+
+down:
+	$(FLOODWALL) stack down

@@ -1,0 +1,101 @@
+"""Session fixture: one real local stack (Tansu, etcd, 3 Patroni/PostgreSQL nodes, HAProxy, Prometheus)
+on free ports and its own state directory, so the tests can run beside a live demo stack."""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from floodwall.settings import load_settings
+from floodwall.stack.config import StackSettings
+from floodwall.stack.down import stack_down
+from floodwall.stack.state import StackState
+from floodwall.stack.up import stack_up
+
+# Offsets inside a block of 40 ports: singles first, then the node ranges (up to 5 nodes each).
+_SINGLE_PORTS = {
+    "broker_port": 0,
+    "etcd_client_port": 1,
+    "etcd_peer_port": 2,
+    "haproxy_write_port": 3,
+    "haproxy_read_port": 4,
+    "haproxy_stats_port": 5,
+    "prometheus_port": 6,
+}
+_NODE_PORTS = {"pg_base_port": 10, "patroni_rest_base_port": 20}
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_block(size: int = 40) -> int:
+    """Base of ``size`` consecutive free ports away from the stack's defaults (19xxx, 15xxx, 12xxx)."""
+    rng = random.Random()
+    for _ in range(200):
+        base = rng.randrange(30000, 60000 - size, 50)
+        if all(_free(base + i) for i in range(size)):
+            return base
+    raise RuntimeError("no block of free ports found")
+
+
+def settings_for_tests(state_dir: Path, base: int) -> StackSettings:
+    ports = {name: base + off for name, off in {**_SINGLE_PORTS, **_NODE_PORTS}.items()}
+    return load_settings(StackSettings, {"state_dir": state_dir, **ports, "partitions": 12})
+
+
+@dataclass
+class RunningStack:
+    state: StackState
+    up_seconds: float
+
+    @property
+    def settings(self) -> StackSettings:
+        return self.state.settings
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[RunningStack]:
+    for key in [k for k in os.environ if k.startswith("FLOODWALL_")]:
+        del os.environ[key]  # a developer's FLOODWALL_* must not steer the test stack
+    # Not under pytest's tmp_path: that is 0700 under /tmp and the postgres user could not enter it.
+    state_dir = Path(tempfile.mkdtemp(prefix="floodwall-test-", dir="/var/tmp"))
+    state_dir.chmod(0o755)
+    settings = settings_for_tests(state_dir, free_port_block())
+    started = time.monotonic()
+    lines: list[str] = []
+    try:
+        state = stack_up(settings, say=lines.append)
+    except Exception:
+        print("\n".join(lines))
+        _teardown(StackState(settings=settings), state_dir)
+        raise
+    running = RunningStack(state=state, up_seconds=time.monotonic() - started)
+    print(f"\nstack up in {running.up_seconds:.1f} s:\n" + "\n".join(lines))
+    yield running
+    if os.environ.get("KEEP_TEST_STACK"):  # debugging aid: leave the stack up for inspection
+        print(f"\nKEEP_TEST_STACK set: test stack left running in {state_dir}")
+        return
+    _teardown(running.state, state_dir)
+
+
+def _teardown(state: StackState, state_dir: Path) -> None:
+    from floodwall.stack.state import load_state
+
+    recorded = load_state(state_dir) or state
+    stack_down(recorded, say=lambda _: None)
+    shutil.rmtree(state_dir, ignore_errors=True)

@@ -1,0 +1,73 @@
+"""The command line: only implemented commands, user mistakes as one line and exit status 2."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from pathlib import Path
+
+import pytest
+
+from floodwall.cli import build_parser
+from tests.helpers import clean_env, floodwall
+
+
+def test_help_lists_only_implemented_commands() -> None:
+    parser = build_parser()
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(commands.choices) == {"stack", "db"}
+    result = floodwall("--help")
+    assert result.returncode == 0 and all(name in result.stdout for name in commands.choices)
+
+
+def test_stack_help_explains_settings_and_env() -> None:
+    result = floodwall("stack", "up", "--help")
+    assert result.returncode == 0
+    assert "--broker-port" in result.stdout and "FLOODWALL_BROKER_PORT" in result.stdout
+
+
+def test_bad_setting_is_one_line_exit_2(tmp_path: Path) -> None:
+    result = floodwall("stack", "up", "--state-dir", str(tmp_path), "--broker-port", "99999", env=clean_env())
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith("floodwall: error: invalid setting broker_port=")
+
+
+def test_unknown_env_setting_is_one_line(tmp_path: Path) -> None:
+    env = {**clean_env(), "FLOODWALL_PARTITONS": "3"}
+    result = floodwall("stack", "status", "--state-dir", str(tmp_path), env=env)
+    assert (
+        result.returncode == 2 and "FLOODWALL_PARTITONS" in result.stderr and "Traceback" not in result.stderr
+    )
+
+
+def test_port_in_use_is_reported_before_anything_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        state_dir = tmp_path / "state"
+        result = floodwall(
+            "stack", "up", "--state-dir", str(state_dir), "--broker-port", str(port), env=clean_env()
+        )
+    assert result.returncode == 1, result.stderr
+    assert f"port {port} (broker_port, for broker) is already in use" in result.stderr
+    assert "--broker-port" in result.stderr and "Traceback" not in result.stderr
+    assert not (state_dir / "stack.json").exists() or '"pid"' not in (state_dir / "stack.json").read_text()
+
+
+def test_status_without_stack_says_not_running(tmp_path: Path) -> None:
+    result = floodwall("stack", "status", "--state-dir", str(tmp_path / "none"), env=clean_env())
+    assert result.returncode == 1
+    assert "NOT RUNNING" in result.stdout and "floodwall stack up" in result.stdout
+
+
+@pytest.mark.parametrize("command", [["stack", "down"], ["stack", "logs"]])
+def test_commands_needing_a_stack_say_so(tmp_path: Path, command: list[str]) -> None:
+    result = floodwall(*command, "--state-dir", str(tmp_path / "none"), env=clean_env())
+    assert result.returncode == 1 and "no stack in" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_db_migrate_without_target_explains(tmp_path: Path) -> None:
+    result = floodwall("db", "migrate", "--state-dir", str(tmp_path / "none"), env=clean_env())
+    assert result.returncode == 2 and "FLOODWALL_DATABASE_URL" in result.stderr

@@ -1,0 +1,80 @@
+"""Generated daemon configs: loopback only, the right health checks, the tuned Patroni timings."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from floodwall.settings import load_settings
+from floodwall.stack import render
+from floodwall.stack.config import StackSettings
+from floodwall.stack.layout import Layout
+from floodwall.stack.state import Secrets
+
+SECRETS = Secrets("su-pw", "repl-pw", "rewind-pw", "app-pw")
+
+
+def layout(tmp_path: Path, **overrides: object) -> Layout:
+    return Layout(load_settings(StackSettings, {"state_dir": tmp_path, **overrides}))
+
+
+def test_haproxy_routes_writes_to_primary_and_reads_to_replicas(tmp_path: Path) -> None:
+    cfg = render.render_haproxy(layout(tmp_path))
+    write, read = cfg.split("listen pg_write")[1].split("listen pg_read")
+    assert "bind 127.0.0.1:15430" in write and "uri /primary" in write and "/replica" not in write
+    assert "bind 127.0.0.1:15431" in read and "uri /replica" in read and "balance roundrobin" in read
+    for section in (write, read):
+        assert "meth OPTIONS" in section  # GET floods Patroni 3.0.2's log
+        assert "on-marked-down shutdown-sessions" in section
+        for node, (pg, rest) in {"n1": (15441, 18441), "n2": (15442, 18442), "n3": (15443, 18443)}.items():
+            assert f"server {node} 127.0.0.1:{pg} maxconn 300 check port {rest}" in section
+    assert "prometheus-exporter" in cfg and "bind 127.0.0.1:18404" in cfg
+
+
+def test_nothing_binds_beyond_loopback(tmp_path: Path) -> None:
+    lay = layout(tmp_path)
+    texts = [render.render_haproxy(lay), render.render_prometheus(lay)]
+    texts += [render.render_patroni(lay, node, SECRETS) for node in lay.nodes]
+    texts += [" ".join(render.etcd_argv(lay)), " ".join(render.tansu_argv(lay, "tansu"))]
+    texts += [" ".join(render.prometheus_argv(lay))]
+    for text in texts:
+        assert "0.0.0.0" not in text and "localhost" not in text
+        assert "127.0.0.1" in text
+
+
+def test_patroni_config_is_synchronous_with_tuned_failover(tmp_path: Path) -> None:
+    lay = layout(tmp_path)
+    doc = json.loads(render.render_patroni(lay, lay.nodes[1], SECRETS))
+    dcs = doc["bootstrap"]["dcs"]
+    assert (dcs["ttl"], dcs["loop_wait"], dcs["retry_timeout"]) == (10, 2, 4)
+    assert dcs["synchronous_mode"] is True
+    assert doc["name"] == "n2" and doc["postgresql"]["listen"] == "127.0.0.1:15442"
+    assert doc["restapi"]["listen"] == "127.0.0.1:18442"
+    assert doc["etcd3"]["hosts"] == "127.0.0.1:12379"
+    assert doc["postgresql"]["authentication"]["replication"]["password"] == "repl-pw"
+    hba = doc["postgresql"]["pg_hba"]
+    assert "host replication replicator 127.0.0.1/32 scram-sha-256" in hba
+
+
+def test_synchronous_mode_can_be_turned_off(tmp_path: Path) -> None:
+    lay = layout(tmp_path, synchronous_mode=False, pg_nodes=2)
+    doc = render.patroni_config(lay, lay.nodes[0], SECRETS)
+    assert doc["bootstrap"]["dcs"]["synchronous_mode"] is False
+    assert len(lay.nodes) == 2
+
+
+def test_prometheus_scrapes_every_part_and_file_discovery(tmp_path: Path) -> None:
+    lay = layout(tmp_path)
+    jobs = {job["job_name"]: job for job in render.prometheus_config(lay)["scrape_configs"]}
+    assert set(jobs) == {"prometheus", "haproxy", "etcd", "patroni", "floodwall"}
+    assert jobs["patroni"]["static_configs"][0]["targets"] == [
+        f"127.0.0.1:{p}" for p in (18441, 18442, 18443)
+    ]
+    assert jobs["floodwall"]["file_sd_configs"][0]["files"] == [str(lay.prometheus_targets_dir / "*.json")]
+
+
+def test_write_dsn_carries_no_password(tmp_path: Path) -> None:
+    dsn = layout(tmp_path).write_dsn()
+    assert dsn.startswith("postgresql://floodwall@127.0.0.1:15430/floodwall?")
+    assert f"passfile={tmp_path / 'pgpass'}" in dsn
+    assert "pw" not in dsn.split("?")[0]
