@@ -36,6 +36,7 @@ def stack_up(requested: StackSettings, say: Say = print) -> StackState:
     write_client_pgpass(layout, secrets)
     parts = build_parts(layout, secrets)
     to_start = [p for p in parts if not _running(state, p.name)]
+    _warn_ephemeral_ports(to_start, say)
     _check_ports_free(to_start)
     starting = {p.name for p in to_start}
     deadline = time.monotonic() + state.settings.ready_timeout_s
@@ -104,6 +105,16 @@ def _adopt_state(requested: StackSettings, say: Say) -> StackState:
 def _running(state: StackState, name: str) -> bool:
     record = state.processes.get(name)
     return record is not None and is_running(record)
+
+
+def _warn_ephemeral_ports(parts: list[Part], say: Say) -> None:
+    """A listening port inside the kernel's ephemeral range can be taken, at random, as the source
+    port of an outgoing connection just before the daemon binds it: start-up then fails now and then."""
+    low, high = probes.ephemeral_port_range()
+    risky = [f"{setting}={port}" for part in parts for setting, port in part.ports if low <= port <= high]
+    if risky:
+        say(f"  warning: {', '.join(risky)} lie in the ephemeral port range {low}-{high}; "
+            f"a start may fail at random (ports below {low} avoid this)")  # fmt: skip
 
 
 def _check_ports_free(parts: list[Part]) -> None:

@@ -18,6 +18,7 @@ import pytest
 from floodwall.settings import load_settings
 from floodwall.stack.config import StackSettings
 from floodwall.stack.down import stack_down
+from floodwall.stack.probes import ephemeral_port_range
 from floodwall.stack.state import StackState
 from floodwall.stack.up import stack_up
 
@@ -44,18 +45,32 @@ def _free(port: int) -> bool:
 
 
 def free_port_block(size: int = 40) -> int:
-    """Base of ``size`` consecutive free ports away from the stack's defaults (19xxx, 15xxx, 12xxx)."""
+    """Base of ``size`` consecutive free ports away from the stack's defaults (12xxx-19xxx).
+
+    The block lies below the kernel's ephemeral range: a port in it could be taken as the source port
+    of some outgoing connection between this check and the daemon's bind.
+    """
     rng = random.Random()
+    top = min(ephemeral_port_range()[0], 32768)
     for _ in range(200):
-        base = rng.randrange(30000, 60000 - size, 50)
+        base = rng.randrange(20000, top - size, 50)
         if all(_free(base + i) for i in range(size)):
             return base
     raise RuntimeError("no block of free ports found")
 
 
+def port_settings(base: int) -> dict[str, int]:
+    """Every port setting of the stack, placed inside the block starting at ``base``."""
+    return {name: base + off for name, off in {**_SINGLE_PORTS, **_NODE_PORTS}.items()}
+
+
+def port_flags(base: int) -> list[str]:
+    """The same as command-line flags."""
+    return [f"--{name.replace('_', '-')}={port}" for name, port in port_settings(base).items()]
+
+
 def settings_for_tests(state_dir: Path, base: int) -> StackSettings:
-    ports = {name: base + off for name, off in {**_SINGLE_PORTS, **_NODE_PORTS}.items()}
-    return load_settings(StackSettings, {"state_dir": state_dir, **ports, "partitions": 12})
+    return load_settings(StackSettings, {"state_dir": state_dir, **port_settings(base), "partitions": 12})
 
 
 @dataclass

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,7 +17,7 @@ from floodwall.stack.procs import is_running
 from floodwall.stack.state import load_state
 from floodwall.stack.up import stack_up
 from tests.helpers import floodwall
-from tests.integration.conftest import RunningStack
+from tests.integration.conftest import RunningStack, free_port_block, port_flags
 
 pytestmark = pytest.mark.integration
 
@@ -133,3 +135,22 @@ def test_down_stops_everything_and_up_reuses_data(stack: RunningStack) -> None:
         rows = conn.execute("SELECT note FROM lifecycle_probe").fetchall()
         assert rows == [("survives down/up",)]
         conn.execute("DROP TABLE lifecycle_probe")
+
+
+def test_a_part_dying_at_start_is_named_with_its_log() -> None:
+    state_dir = Path(tempfile.mkdtemp(prefix="floodwall-test-fail-", dir="/var/tmp"))
+    state_dir.chmod(0o755)
+    flags = port_flags(free_port_block())
+    try:
+        result = floodwall(
+            "stack", "up", "--state-dir", str(state_dir), *flags, "--prometheus-bin", "/bin/false"
+        )
+        assert result.returncode == 1
+        assert "prometheus exited during start-up" in result.stderr
+        assert f"log: {state_dir}/logs/prometheus.log" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        state = load_state(state_dir)
+        if state is not None:
+            stack_down(state, say=lambda _: None)
+        shutil.rmtree(state_dir, ignore_errors=True)
