@@ -12,7 +12,7 @@ from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.errors import StackError
 from floodwall.stack.config import StackSettings
 from floodwall.stack.down import stack_down
-from floodwall.stack.procs import tail
+from floodwall.stack.procs import is_running, tail
 from floodwall.stack.state import StackState, load_state
 from floodwall.stack.status import collect_status, render_status
 from floodwall.stack.up import stack_up
@@ -80,7 +80,16 @@ def _require_state(args: argparse.Namespace) -> StackState:
 def _up(args: argparse.Namespace) -> int:
     settings = settings_from_args(StackSettings, args)
     print(f"starting the Floodwall stack in {settings.state_dir}", flush=True)
-    stack_up(settings, say=lambda line: print(line, flush=True))
+    try:
+        stack_up(settings, say=lambda line: print(line, flush=True))
+    except StackError as exc:
+        state = load_state(settings.state_dir)
+        if state is None or not any(is_running(r) for r in state.processes.values()):
+            raise
+        raise StackError(
+            f"{exc}\nThe parts that started keep running: fix the cause and re-run `floodwall stack up`, "
+            f"or stop them with `floodwall stack down`."
+        ) from None
     return 0
 
 

@@ -98,14 +98,10 @@ def render_status(status: dict[str, Any]) -> str:
     ]
     out += [f"  {name}: {count} partitions" for name, count in sorted(brk["topics"].items())]
     prom = status["prometheus"]
-    healthy = sum(t["health"] == "up" for t in prom["targets"])
-    out += [
-        "",
-        f"Prometheus {status['endpoints']['prometheus']}: {healthy}/{len(prom['targets'])} targets up",
-    ]
-    out += [
-        f"  {t['job']:<10} {t['instance']:<22} {t['health']}" for t in prom["targets"] if t["health"] != "up"
-    ]
+    counts = {h: sum(t["health"] == h for t in prom["targets"]) for h in ("up", "down", "unknown")}
+    out += ["", f"Prometheus {status['endpoints']['prometheus']}: {counts['up']} targets up, "
+            f"{counts['down']} down, {counts['unknown']} not scraped yet"]  # fmt: skip
+    out += [f"  down: {t['job']} {t['instance']}" for t in prom["targets"] if t["health"] == "down"]
     if prom["error"]:
         out.append(f"  unavailable: {prom['error']}")
     ep = status["endpoints"]

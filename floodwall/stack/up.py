@@ -50,7 +50,7 @@ def stack_up(requested: StackSettings, say: Say = print) -> StackState:
         state.save()
         say(f"  {part.name:<13} started (pid {state.processes[part.name].pid})")
     for part in parts:
-        _wait(f"{part.name} to serve", part.ready, deadline, state, [part.name])
+        _wait(f"{part.name} to serve", part.ready, deadline, state, [part.name], say)
     say(f"  all processes serving ({time.monotonic() - started:.1f} s)")
 
     pg_parts = [p.name for p in parts if p.name.startswith("patroni-")]
@@ -61,11 +61,17 @@ def stack_up(requested: StackSettings, say: Say = print) -> StackState:
         deadline,
         state,
         watch,
+        say,
     )
     elapsed = time.monotonic() - started
     say(f"  write port {state.settings.haproxy_write_port} accepts writes ({elapsed:.1f} s)")
     replicas = _wait(
-        "all replicas to stream (one synchronously)", lambda: _all_streaming(layout), deadline, state, watch
+        "all replicas to stream (one synchronously)",
+        lambda: _all_streaming(layout),
+        deadline,
+        state,
+        watch,
+        say,
     )
     say(
         f"  {len(replicas)} replica(s) streaming: {', '.join(replicas) or '-'} "
@@ -148,9 +154,16 @@ def _all_streaming(layout: Layout) -> list[str]:
     return streaming
 
 
-def _wait(what: str, check: Callable[[], T], deadline: float, state: StackState, watch: list[str]) -> T:
-    """Poll ``check`` until it passes; fail fast when a watched process dies, or at the deadline."""
+def _wait(
+    what: str, check: Callable[[], T], deadline: float, state: StackState, watch: list[str], say: Say
+) -> T:
+    """Poll ``check`` until it passes; fail fast when a watched process dies, or at the deadline.
+
+    Says every 10 s what it is still waiting for and why, so a slow start is never silent.
+    """
     last = "no answer yet"
+    began = time.monotonic()
+    next_report = began + 10
     while True:
         for name in watch:
             record = state.processes[name]
@@ -160,6 +173,9 @@ def _wait(what: str, check: Callable[[], T], deadline: float, state: StackState,
             return check()
         except probes.ProbeFailed as exc:
             last = str(exc)
+        if time.monotonic() > next_report:
+            say(f"  still waiting for {what} ({time.monotonic() - began:.0f} s): {last}")
+            next_report += 10
         if time.monotonic() > deadline:
             logs = ", ".join(state.processes[n].log for n in watch)
             raise StackError(

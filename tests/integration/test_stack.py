@@ -6,6 +6,7 @@ import json
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
@@ -38,8 +39,8 @@ def wait_for_prometheus_targets(state_dir: Path, timeout_s: float = 30) -> list[
         time.sleep(1)
 
 
-def test_up_reaches_ready_within_60_s(stack: RunningStack) -> None:
-    print(f"stack up took {stack.up_seconds:.1f} s")
+def test_up_reaches_ready_within_60_s(stack: RunningStack, record_figure: Callable[[str, str], None]) -> None:
+    record_figure("stack up (first start) to failover-safe readiness", f"{stack.up_seconds:.1f} s")
     assert stack.up_seconds < 60
 
 
@@ -149,8 +150,13 @@ def test_a_part_dying_at_start_is_named_with_its_log() -> None:
         assert "prometheus exited during start-up" in result.stderr
         assert f"log: {state_dir}/logs/prometheus.log" in result.stderr
         assert "Traceback" not in result.stderr
+        assert "keep running" in result.stderr and "floodwall stack down" in result.stderr
+        down = floodwall("stack", "down", "--purge", "--state-dir", str(state_dir))
+        assert down.returncode == 0 and "purged" in down.stdout
+        assert not state_dir.exists()
+        assert _stack_processes(state_dir) == []
     finally:
-        state = load_state(state_dir)
+        state = load_state(state_dir) if state_dir.exists() else None
         if state is not None:
             stack_down(state, say=lambda _: None)
         shutil.rmtree(state_dir, ignore_errors=True)
