@@ -6,9 +6,12 @@ import argparse
 import sys
 
 from floodwall import __version__
+from floodwall import bench as bench_commands
 from floodwall.db import commands as db_commands
 from floodwall.errors import ConfigError, FloodwallError
 from floodwall.stack import commands as stack_commands
+from producers import commands as produce_commands
+from schemas import commands as schemas_commands
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -20,6 +23,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     stack_commands.register(commands)
     db_commands.register(commands)
+    schemas_commands.register(commands)
+    produce_commands.register(commands)
+    bench_commands.register(commands)
     return parser
 
 

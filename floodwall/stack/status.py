@@ -99,8 +99,11 @@ def render_status(status: dict[str, Any]) -> str:
     out += [f"  {name}: {count} partitions" for name, count in sorted(brk["topics"].items())]
     prom = status["prometheus"]
     counts = {h: sum(t["health"] == h for t in prom["targets"]) for h in ("up", "down", "unknown")}
-    out += ["", f"Prometheus {status['endpoints']['prometheus']}: {counts['up']} targets up, "
-            f"{counts['down']} down, {counts['unknown']} not scraped yet"]  # fmt: skip
+    out += [
+        "",
+        f"Prometheus {status['endpoints']['prometheus']}: {counts['up']} targets up, "
+        f"{counts['down']} down, {counts['unknown']} not scraped yet",
+    ]
     out += [f"  down: {t['job']} {t['instance']}" for t in prom["targets"] if t["health"] == "down"]
     if prom["error"]:
         out.append(f"  unavailable: {prom['error']}")

@@ -119,8 +119,10 @@ def _warn_ephemeral_ports(parts: list[Part], say: Say) -> None:
     low, high = probes.ephemeral_port_range()
     risky = [f"{setting}={port}" for part in parts for setting, port in part.ports if low <= port <= high]
     if risky:
-        say(f"  warning: {', '.join(risky)} lie in the ephemeral port range {low}-{high}; "
-            f"a start may fail at random (ports below {low} avoid this)")  # fmt: skip
+        say(
+            f"  warning: {', '.join(risky)} lie in the ephemeral port range {low}-{high}; "
+            f"a start may fail at random (ports below {low} avoid this)"
+        )
 
 
 def _check_ports_free(parts: list[Part]) -> None:

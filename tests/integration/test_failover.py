@@ -122,8 +122,11 @@ def run_fault(
         wait_until(
             lambda: writer.errors > 0 or time.monotonic() - t_fault > 5, 10, lambda: "the fault to bite"
         )
-        wait_until(lambda: bool(writer.ok_times) and writer.ok_times[-1] > t_fault + 0.5
-                   and writer.errors > 0, bound_s + 30, lambda: describe(layout, writer))  # fmt: skip
+        wait_until(
+            lambda: bool(writer.ok_times) and writer.ok_times[-1] > t_fault + 0.5 and writer.errors > 0,
+            bound_s + 30,
+            lambda: describe(layout, writer),
+        )
         time.sleep(1.0)  # a second of steady writes after recovery
     finally:
         writer.stopping.set()
@@ -147,8 +150,10 @@ def test_kill_primary_postmaster(stack: RunningStack, record_figure: Callable[[s
     window, _old_leader, writer = run_fault(
         stack, lambda node: os.kill(postmaster_pid(node), signal.SIGKILL), POSTMASTER_ONLY_BOUND_S
     )
-    record_figure("failover kill -9 postmaster: writes unavailable", f"{window:.2f} s "
-                  f"({len(writer.acked)} acknowledged, {writer.errors} failed attempts, 0 lost)")  # fmt: skip
+    record_figure(
+        "failover kill -9 postmaster: writes unavailable",
+        f"{window:.2f} s ({len(writer.acked)} acknowledged, {writer.errors} failed attempts, 0 lost)",
+    )
     heal(stack)
 
 
@@ -161,8 +166,10 @@ def test_kill_whole_primary_node(stack: RunningStack, record_figure: Callable[[s
     window, old_leader, writer = run_fault(stack, kill_node, WHOLE_NODE_BOUND_S)
     new_leader = leader(Layout(stack.settings))
     assert new_leader.name != old_leader.name, "a replica should have been promoted"
-    record_figure("failover kill -9 Patroni+postmaster: writes unavailable", f"{window:.2f} s "
-                  f"(new leader {new_leader.name}; {len(writer.acked)} acknowledged, 0 lost)")  # fmt: skip
+    record_figure(
+        "failover kill -9 Patroni+postmaster: writes unavailable",
+        f"{window:.2f} s (new leader {new_leader.name}; {len(writer.acked)} acknowledged, 0 lost)",
+    )
     heal(stack)
     members = probes.patroni_members(Layout(stack.settings))
     assert len(members) == 3 and sum(m.is_leader for m in members) == 1

@@ -1,0 +1,246 @@
+"""Typed order and inventory events — what services hand to :class:`producers.EventProducer`.
+
+Each event knows its Avro schema, its Kafka key (order id or SKU, so one order's and one SKU's events
+stay in order) and how to become an Avro record. Money is integer minor units, never float.
+Construct events with the class methods (``OrderEvent.placed(...)``, ``InventoryEvent.reservation(...)``);
+the producer validates every event before anything is sent (see :mod:`producers.validation`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, ClassVar
+from uuid import UUID, uuid4
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def to_micros(moment: datetime) -> int:
+    """Microseconds since the epoch, exactly (no float rounding)."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
+class OrderEventType(StrEnum):
+    PLACED = "placed"
+    PAID = "paid"
+    CANCELLED = "cancelled"
+
+
+class AdjustmentKind(StrEnum):
+    RESTOCK = "restock"
+    RESERVATION = "reservation"
+    RELEASE = "release"
+    CORRECTION = "correction"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderItem:
+    """One order line: ``quantity`` units of ``sku`` at ``unit_price_minor`` each."""
+
+    sku: str
+    quantity: int
+    unit_price_minor: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OrderEvent:
+    """Something that happened to an order. Kafka key: ``order_id``."""
+
+    schema_name: ClassVar[str] = "order_event"
+
+    event_type: OrderEventType
+    order_id: UUID
+    customer_id: str
+    region: str
+    currency: str
+    items: tuple[OrderItem, ...] = ()
+    amount_minor: int = 0
+    reason: str | None = None
+    event_id: UUID = field(default_factory=uuid4)
+    occurred_at: datetime = field(default_factory=utc_now)
+
+    @classmethod
+    def placed(
+        cls,
+        *,
+        order_id: UUID,
+        customer_id: str,
+        region: str,
+        currency: str,
+        items: Iterable[OrderItem],
+        event_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> OrderEvent:
+        """A new order; ``amount_minor`` is the order total, computed from the items."""
+        lines = tuple(items)
+        total = sum(i.quantity * i.unit_price_minor for i in lines if _is_int(i.quantity, i.unit_price_minor))
+        return cls(
+            event_type=OrderEventType.PLACED,
+            order_id=order_id,
+            customer_id=customer_id,
+            region=region,
+            currency=currency,
+            items=lines,
+            amount_minor=total,
+            **_identity(event_id, occurred_at),
+        )
+
+    @classmethod
+    def paid(
+        cls,
+        *,
+        order_id: UUID,
+        customer_id: str,
+        region: str,
+        currency: str,
+        amount_minor: int,
+        event_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> OrderEvent:
+        """Payment of ``amount_minor`` captured for the order."""
+        return cls(
+            event_type=OrderEventType.PAID,
+            order_id=order_id,
+            customer_id=customer_id,
+            region=region,
+            currency=currency,
+            amount_minor=amount_minor,
+            **_identity(event_id, occurred_at),
+        )
+
+    @classmethod
+    def cancelled(
+        cls,
+        *,
+        order_id: UUID,
+        customer_id: str,
+        region: str,
+        currency: str,
+        reason: str | None = None,
+        event_id: UUID | None = None,
+        occurred_at: datetime | None = None,
+    ) -> OrderEvent:
+        """The order is void."""
+        return cls(
+            event_type=OrderEventType.CANCELLED,
+            order_id=order_id,
+            customer_id=customer_id,
+            region=region,
+            currency=currency,
+            reason=reason,
+            **_identity(event_id, occurred_at),
+        )
+
+    def key(self) -> bytes:
+        return str(self.order_id).encode()
+
+    def to_record(self) -> dict[str, Any]:
+        """The Avro record (matches schemas/avro/order_event.avsc)."""
+        return {
+            "event_id": str(self.event_id),
+            "event_type": self.event_type.value,
+            "occurred_at": to_micros(self.occurred_at),
+            "order_id": str(self.order_id),
+            "customer_id": self.customer_id,
+            "region": self.region,
+            "currency": self.currency,
+            "items": [
+                {"sku": i.sku, "quantity": i.quantity, "unit_price_minor": i.unit_price_minor}
+                for i in self.items
+            ],
+            "amount_minor": self.amount_minor,
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InventoryEvent:
+    """A stock adjustment for one SKU in one warehouse. Kafka key: ``sku``.
+
+    ``quantity`` is positive for restock, reservation and release (the kind gives the sign) and a signed,
+    non-zero difference for a correction.
+    """
+
+    schema_name: ClassVar[str] = "inventory_event"
+
+    kind: AdjustmentKind
+    sku: str
+    warehouse: str
+    quantity: int
+    order_id: UUID | None = None
+    event_id: UUID = field(default_factory=uuid4)
+    occurred_at: datetime = field(default_factory=utc_now)
+
+    @classmethod
+    def restock(cls, *, sku: str, warehouse: str, quantity: int, **ident: Any) -> InventoryEvent:
+        return cls(kind=AdjustmentKind.RESTOCK, sku=sku, warehouse=warehouse, quantity=quantity, **ident)
+
+    @classmethod
+    def reservation(
+        cls, *, sku: str, warehouse: str, quantity: int, order_id: UUID, **ident: Any
+    ) -> InventoryEvent:
+        """Hold ``quantity`` units for ``order_id``; the sink rejects it if it would oversell."""
+        return cls(
+            kind=AdjustmentKind.RESERVATION,
+            sku=sku,
+            warehouse=warehouse,
+            quantity=quantity,
+            order_id=order_id,
+            **ident,
+        )
+
+    @classmethod
+    def release(
+        cls, *, sku: str, warehouse: str, quantity: int, order_id: UUID, **ident: Any
+    ) -> InventoryEvent:
+        return cls(
+            kind=AdjustmentKind.RELEASE,
+            sku=sku,
+            warehouse=warehouse,
+            quantity=quantity,
+            order_id=order_id,
+            **ident,
+        )
+
+    @classmethod
+    def correction(cls, *, sku: str, warehouse: str, delta: int, **ident: Any) -> InventoryEvent:
+        return cls(kind=AdjustmentKind.CORRECTION, sku=sku, warehouse=warehouse, quantity=delta, **ident)
+
+    def key(self) -> bytes:
+        return self.sku.encode()
+
+    def to_record(self) -> dict[str, Any]:
+        """The Avro record (matches schemas/avro/inventory_event.avsc)."""
+        return {
+            "event_id": str(self.event_id),
+            "kind": self.kind.value,
+            "occurred_at": to_micros(self.occurred_at),
+            "sku": self.sku,
+            "warehouse": self.warehouse,
+            "quantity": self.quantity,
+            "order_id": None if self.order_id is None else str(self.order_id),
+        }
+
+
+Event = OrderEvent | InventoryEvent
+
+
+def _identity(event_id: UUID | None, occurred_at: datetime | None) -> dict[str, Any]:
+    ident: dict[str, Any] = {}
+    if event_id is not None:
+        ident["event_id"] = event_id
+    if occurred_at is not None:
+        ident["occurred_at"] = occurred_at
+    return ident
+
+
+def _is_int(*values: object) -> bool:
+    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)

@@ -1,0 +1,158 @@
+"""Field-level validation of events before anything is sent.
+
+:func:`problems` lists *every* bad field of an event (not just the first), each with its path
+(``items[1].quantity``) and what is allowed; :func:`validate` raises :class:`EventValidationError` with
+all of them. Money must be integer minor units: a float is rejected, never rounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from floodwall.errors import FloodwallError
+from producers.currencies import ISO_4217
+from producers.events import AdjustmentKind, Event, InventoryEvent, OrderEvent, OrderEventType
+
+MAX_ITEMS = 500
+MAX_QUANTITY = 1_000_000
+MAX_MINOR = 10**15  # a quadrillion minor units: far beyond any real order, far below int64
+INT32_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class FieldProblem:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+class EventValidationError(FloodwallError, ValueError):
+    """An event is invalid; ``problems`` names every bad field. Nothing of it was sent."""
+
+    def __init__(self, problems: list[FieldProblem]) -> None:
+        self.problems = problems
+        super().__init__("invalid event: " + "; ".join(str(p) for p in problems))
+
+
+def validate(event: Event) -> None:
+    """Raise EventValidationError listing every bad field of ``event``."""
+    found = problems(event)
+    if found:
+        raise EventValidationError(found)
+
+
+def problems(event: object) -> list[FieldProblem]:
+    """Every bad field of ``event`` (empty when valid)."""
+    if isinstance(event, OrderEvent):
+        return _order_problems(event)
+    if isinstance(event, InventoryEvent):
+        return _inventory_problems(event)
+    return [FieldProblem("event", f"must be an OrderEvent or InventoryEvent, not {type(event).__name__}")]
+
+
+def _order_problems(e: OrderEvent) -> list[FieldProblem]:
+    out = _common(e.event_id, e.occurred_at)
+    event_type: object = e.event_type  # typed, but callers may hand in anything: check at run time
+    if not isinstance(event_type, OrderEventType):
+        out.append(FieldProblem("event_type", f"must be one of {', '.join(OrderEventType)}"))
+    _uuid(out, "order_id", e.order_id)
+    _text(out, "customer_id", e.customer_id, 64)
+    _text(out, "region", e.region, 32)
+    if not (isinstance(e.currency, str) and e.currency in ISO_4217):
+        out.append(
+            FieldProblem("currency", f"must be an ISO 4217 code such as EUR or USD, got {e.currency!r}")
+        )
+    _items(out, e)
+    _money(out, "amount_minor", e.amount_minor)
+    if e.reason is not None and not (isinstance(e.reason, str) and len(e.reason) <= 500):
+        out.append(FieldProblem("reason", "must be text of at most 500 characters, or null"))
+    return out
+
+
+def _items(out: list[FieldProblem], e: OrderEvent) -> None:
+    items: object = e.items
+    if not isinstance(items, tuple | list):
+        out.append(FieldProblem("items", "must be a list of order items"))
+        return
+    if e.event_type == OrderEventType.PLACED and not 1 <= len(e.items) <= MAX_ITEMS:
+        out.append(FieldProblem("items", f"a placed order needs 1 to {MAX_ITEMS} items, got {len(e.items)}"))
+    if e.event_type in (OrderEventType.PAID, OrderEventType.CANCELLED) and e.items:
+        out.append(FieldProblem("items", f"must be empty on a {e.event_type} event"))
+    total = 0
+    for n, item in enumerate(e.items):
+        path = f"items[{n}]"
+        _text(out, f"{path}.sku", getattr(item, "sku", None), 64)
+        quantity = getattr(item, "quantity", None)
+        price = getattr(item, "unit_price_minor", None)
+        quantity_ok = _int_in(out, f"{path}.quantity", quantity, 1, MAX_QUANTITY)
+        price_ok = _money(out, f"{path}.unit_price_minor", price)  # checked even when the quantity is bad
+        if quantity_ok and price_ok:
+            total += quantity * price  # type: ignore[operator]
+    if e.event_type == OrderEventType.PLACED and _is_int(e.amount_minor) and e.amount_minor != total:
+        out.append(
+            FieldProblem("amount_minor", f"must equal the sum of the items ({total}), got {e.amount_minor}")
+        )
+    if e.event_type == OrderEventType.CANCELLED and e.amount_minor != 0:
+        out.append(FieldProblem("amount_minor", "must be 0 on a cancelled event"))
+
+
+def _inventory_problems(e: InventoryEvent) -> list[FieldProblem]:
+    out = _common(e.event_id, e.occurred_at)
+    kind: object = e.kind
+    if not isinstance(kind, AdjustmentKind):
+        out.append(FieldProblem("kind", f"must be one of {', '.join(AdjustmentKind)}"))
+    _text(out, "sku", e.sku, 64)
+    _text(out, "warehouse", e.warehouse, 32)
+    if e.kind == AdjustmentKind.CORRECTION:
+        if _int_in(out, "quantity", e.quantity, -INT32_MAX, INT32_MAX) and e.quantity == 0:
+            out.append(FieldProblem("quantity", "a correction must change the stock (non-zero)"))
+    else:
+        _int_in(out, "quantity", e.quantity, 1, MAX_QUANTITY)
+    if e.order_id is not None:
+        _uuid(out, "order_id", e.order_id)
+    return out
+
+
+def _common(event_id: object, occurred_at: object) -> list[FieldProblem]:
+    out: list[FieldProblem] = []
+    _uuid(out, "event_id", event_id)
+    if not isinstance(occurred_at, datetime) or occurred_at.tzinfo is None:
+        out.append(FieldProblem("occurred_at", "must be a timezone-aware datetime"))
+    return out
+
+
+def _uuid(out: list[FieldProblem], path: str, value: object) -> None:
+    if not isinstance(value, UUID):
+        out.append(FieldProblem(path, f"must be a UUID, got {value!r}"))
+
+
+def _text(out: list[FieldProblem], path: str, value: object, limit: int) -> None:
+    if not isinstance(value, str) or not value.strip() or len(value) > limit:
+        out.append(FieldProblem(path, f"must be non-empty text of at most {limit} characters, got {value!r}"))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _int_in(out: list[FieldProblem], path: str, value: object, low: int, high: int) -> bool:
+    if not _is_int(value):
+        out.append(FieldProblem(path, f"must be an integer, got {type(value).__name__} {value!r}"))
+        return False
+    if not low <= value <= high:  # type: ignore[operator]
+        out.append(FieldProblem(path, f"must be between {low} and {high}, got {value}"))
+        return False
+    return True
+
+
+def _money(out: list[FieldProblem], path: str, value: object) -> bool:
+    if isinstance(value, float):
+        out.append(
+            FieldProblem(path, f"must be an integer amount of minor units (e.g. cents), got float {value}")
+        )
+        return False
+    return _int_in(out, path, value, 0, MAX_MINOR)
