@@ -51,9 +51,19 @@ def settings(stack: RunningStack, topics: tuple[str, str], tmp_path: Path) -> Pr
 
 
 @pytest.fixture
-def producer(settings: ProducerSettings) -> Iterator[EventProducer]:
-    with EventProducer(settings, metrics=ProducerMetrics.on(CollectorRegistry())) as made:
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def producer(settings: ProducerSettings, registry: CollectorRegistry) -> Iterator[EventProducer]:
+    with EventProducer(settings, metrics=ProducerMetrics.on(registry)) as made:
         yield made
+
+
+def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    value = registry.get_sample_value(name, labels)
+    return 0.0 if value is None else value
 
 
 def producer_online(producer: EventProducer) -> bool:
@@ -73,7 +83,9 @@ def order(n: int, order_id: uuid.UUID | None = None) -> OrderEvent:
     )
 
 
-def test_round_trip_decoded_by_plain_fastavro(producer: EventProducer, settings: ProducerSettings) -> None:
+def test_round_trip_decoded_by_plain_fastavro(
+    producer: EventProducer, settings: ProducerSettings, registry: CollectorRegistry
+) -> None:
     orders = [order(n) for n in range(40)]
     stock = [
         InventoryEvent.reservation(sku=f"SKU-{n}", warehouse="w1", quantity=n + 1, order_id=uuid.uuid4())
@@ -82,6 +94,11 @@ def test_round_trip_decoded_by_plain_fastavro(producer: EventProducer, settings:
     events: list[OrderEvent | InventoryEvent] = [*orders, *stock]
     handles = [producer.emit(e) for e in events]
     assert all(h.result(timeout=30) is DeliveryStatus.ACKNOWLEDGED for h in handles)
+    topic = settings.orders_topic
+    assert metric(registry, "floodwall_producer_events_emitted_total", topic=topic) == len(orders)
+    assert metric(registry, "floodwall_producer_events_acknowledged_total", topic=topic) == len(orders)
+    assert metric(registry, "floodwall_producer_delivery_latency_seconds_count", topic=topic) == len(orders)
+    assert metric(registry, "floodwall_producer_online") == 1
 
     fp, schema = load_schema("order_event")
     got = {}
@@ -162,7 +179,8 @@ def test_broker_outage_spools_then_delivers_everything_in_key_order(
     stack: RunningStack, settings: ProducerSettings, topics: tuple[str, str]
 ) -> None:
     skus = [f"SKU-{n:03d}" for n in range(100)]
-    with EventProducer(settings, metrics=ProducerMetrics.on(CollectorRegistry())) as producer:
+    registry = CollectorRegistry()
+    with EventProducer(settings, metrics=ProducerMetrics.on(registry)) as producer:
         before = [producer.emit(InventoryEvent.restock(sku=s, warehouse="w1", quantity=5)) for s in skus]
         assert all(h.result(timeout=30) is DeliveryStatus.ACKNOWLEDGED for h in before)
 
@@ -178,12 +196,18 @@ def test_broker_outage_spools_then_delivers_everything_in_key_order(
         assert {h.status for h in handles} == {DeliveryStatus.SPOOLED}
         assert producer.spooled_events == 10_000
         assert not producer_online(producer)
+        topic = settings.inventory_topic
+        assert metric(registry, "floodwall_producer_events_spooled_total", topic=topic) == 10_000
+        assert metric(registry, "floodwall_producer_spool_events") == 10_000
+        assert metric(registry, "floodwall_producer_online") == 0
 
         stack.state = stack_up(stack.settings, say=lambda _: None)  # restarts the broker
         ensure_topics(settings.bootstrap_servers, list(topics), 6)  # memory storage: recreate our topics
         assert producer.drain(timeout=120), "the spool was not replayed"
         assert producer.spooled_events == 0
         assert producer_online(producer)
+        assert metric(registry, "floodwall_producer_spool_events") == 0
+        assert metric(registry, "floodwall_producer_online") == 1
         assert all(h.status is DeliveryStatus.ACKNOWLEDGED for h in handles)
 
     fp, schema = load_schema("inventory_event")
