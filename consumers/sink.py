@@ -1,0 +1,201 @@
+"""Apply a batch to PostgreSQL in ONE transaction: the rows and the partitions' next offsets together.
+
+Order inside the transaction, and why:
+1. **Fence.** Each partition's ``sink_offsets`` row is advanced from the batch's first offset to the
+   offset after its last, ``WHERE next_offset = <first>``. That row lock serialises two consumers that
+   both think they own the partition, and a zombie whose batch starts at an offset that has moved on
+   updates nothing and gets :class:`Fenced`: its batch is not applied.
+2. **Read** the state the batch touches: already-processed event ids, the orders, the stock levels
+   (``FOR UPDATE``).
+3. **Decide** with :func:`consumers.decide.plan_batch` (pure).
+4. **Write** with COPY and set-based statements: processed events, new orders and items, status
+   changes, the inventory ledger, final stock levels.
+
+A failed COMMIT may still have landed (a failover between the commit and its acknowledgement): callers
+ask :meth:`PostgresSink.landed` before retrying, never re-apply blindly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+import psycopg
+
+from consumers.decide import Incoming, OrderRow, Plan, plan_batch
+from floodwall.errors import FloodwallError
+from producers.events import InventoryEvent
+
+Conn = psycopg.Connection[tuple[object, ...]]
+
+
+class Fenced(FloodwallError):
+    """Another consumer has moved this partition on: the batch was not applied; re-read the offsets."""
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """The offsets a batch covers in one partition: ``first`` to ``end`` (exclusive)."""
+
+    topic: str
+    partition: int
+    first: int
+    end: int
+
+
+@dataclass(frozen=True)
+class ApplyResult:
+    applied: int
+    rejected: int
+    duplicates: int
+    seconds: float
+
+
+class PostgresSink:
+    """Writes batches for consumer group ``group`` over one connection (reconnects when it breaks)."""
+
+    def __init__(self, conninfo: str, group: str) -> None:
+        self.conninfo = conninfo
+        self.group = group
+        self._conn: Conn | None = None
+
+    def connection(self) -> Conn:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            self._conn = psycopg.connect(self.conninfo, autocommit=False)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def stored_offsets(self, topic: str, partitions: Sequence[int]) -> dict[int, int]:
+        """The next offset to consume per partition, as last committed with the rows (absent: none yet)."""
+        conn = self.connection()
+        with conn.transaction():
+            rows = conn.execute(
+                "SELECT partition, next_offset FROM sink_offsets "
+                "WHERE consumer_group = %s AND topic = %s AND partition = ANY(%s)",
+                (self.group, topic, list(partitions)),
+            ).fetchall()
+        return {int(p): int(o) for p, o in rows}  # type: ignore[call-overload]
+
+    def landed(self, spans: Sequence[Span]) -> bool:
+        """After a failed COMMIT: did the batch land anyway? (Its spans' ends are stored.)"""
+        for span in spans:
+            stored = self.stored_offsets(span.topic, [span.partition]).get(span.partition)
+            if stored != span.end:
+                return False
+        return True
+
+    def apply(self, spans: Sequence[Span], batch: Sequence[Incoming]) -> ApplyResult:
+        """Apply ``batch`` (valid events of ``spans``, in offset order per partition) exactly once.
+
+        Raises Fenced when a partition's stored offset is not the batch's first offset (nothing applied),
+        and psycopg errors on database failure (then nothing or everything applied: see ``landed``).
+        """
+        started = time.perf_counter()
+        conn = self.connection()
+        with conn.transaction():
+            for span in spans:
+                self._fence(conn, span)
+            plan = plan_batch(batch, *self._read_state(conn, batch))
+            self._write(conn, plan)
+        duplicates = len(batch) - len(plan.outcomes)
+        return ApplyResult(plan.applied, plan.rejected, duplicates, time.perf_counter() - started)
+
+    def _fence(self, conn: Conn, span: Span) -> None:
+        moved = conn.execute(
+            "UPDATE sink_offsets SET next_offset = %s, updated_at = now() "
+            "WHERE consumer_group = %s AND topic = %s AND partition = %s AND next_offset = %s",
+            (span.end, self.group, span.topic, span.partition, span.first),
+        ).rowcount
+        if moved == 1:
+            return
+        created = conn.execute(
+            "INSERT INTO sink_offsets (consumer_group, topic, partition, next_offset) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (self.group, span.topic, span.partition, span.end),
+        ).rowcount
+        if created != 1:
+            raise Fenced(
+                f"{span.topic}[{span.partition}]: the stored offset is not {span.first}; "
+                f"another consumer has moved it"
+            )
+
+    def _read_state(
+        self, conn: Conn, batch: Sequence[Incoming]
+    ) -> tuple[set[UUID], dict[UUID, OrderRow], dict[tuple[str, str], int]]:
+        ids = [i.event.event_id for i in batch]
+        processed = {r[0] for r in conn.execute(
+            "SELECT event_id FROM processed_events WHERE event_id = ANY(%s)", (ids,)).fetchall()}  # fmt: skip
+        order_ids = list({i.event.order_id for i in batch if not isinstance(i.event, InventoryEvent)})
+        orders = {
+            r[0]: OrderRow(*r)  # type: ignore[arg-type]
+            for r in conn.execute(
+                "SELECT order_id, customer_id, region, status, currency, total_minor, placed_at, updated_at, "
+                "last_event_id FROM orders WHERE order_id = ANY(%s) ORDER BY order_id FOR UPDATE",
+                (order_ids,),
+            ).fetchall()
+        }
+        keys = sorted(
+            {(i.event.sku, i.event.warehouse) for i in batch if isinstance(i.event, InventoryEvent)}
+        )
+        stock = {
+            (r[0], r[1]): int(r[2])  # type: ignore[call-overload]
+            for r in conn.execute(
+                "SELECT s.sku, s.warehouse, s.available FROM stock_levels s "
+                "JOIN unnest(%s::text[], %s::text[]) AS k(sku, warehouse) USING (sku, warehouse) "
+                "ORDER BY s.sku, s.warehouse FOR UPDATE OF s",
+                ([k[0] for k in keys], [k[1] for k in keys]),
+            ).fetchall()
+        }
+        return processed, orders, stock  # type: ignore[return-value]
+
+    def _write(self, conn: Conn, plan: Plan) -> None:
+        with conn.cursor() as cur:
+            _copy(cur, "processed_events (event_id, event_type, outcome, reason, source_topic, "
+                  "source_partition, source_offset, occurred_at)",
+                  [(o.incoming.event.event_id, o.event_type, "applied" if o.applied else "rejected", o.reason,
+                    o.incoming.topic, o.incoming.partition, o.incoming.offset, o.incoming.event.occurred_at)
+                   for o in plan.outcomes])  # fmt: skip
+            _copy(cur, "orders (order_id, customer_id, region, status, currency, total_minor, placed_at, "
+                  "updated_at, last_event_id)",
+                  [tuple(o.__getattribute__(f) for f in OrderRow.__slots__)
+                   for oid, o in plan.orders.items() if oid in plan.new_order_ids])  # fmt: skip
+            changed = [o for oid, o in plan.orders.items() if oid not in plan.new_order_ids]
+            if changed:
+                cur.execute(
+                    "UPDATE orders o SET status = v.status, updated_at = v.updated_at, last_event_id = v.eid "
+                    "FROM unnest(%s::uuid[], %s::text[], %s::timestamptz[], %s::uuid[]) AS v(id, status, "
+                    "updated_at, eid) WHERE o.order_id = v.id",
+                    ([o.order_id for o in changed], [o.status for o in changed],
+                     [o.updated_at for o in changed], [o.last_event_id for o in changed]),
+                )  # fmt: skip
+            _copy(cur, "order_items (order_id, line_no, sku, quantity, unit_price_minor)", plan.items)
+            _copy(cur, "inventory_ledger (event_id, sku, warehouse, kind, quantity_delta, order_id, outcome, "
+                  "reason, available_after, occurred_at)",
+                  [(r.event.event_id, r.event.sku, r.event.warehouse, r.event.kind.value,
+                    -r.event.quantity if r.event.kind.value == "reservation" else r.event.quantity,
+                    r.event.order_id, "applied" if r.applied else "rejected", r.reason, r.available_after,
+                    r.event.occurred_at) for r in plan.ledger])  # fmt: skip
+            if plan.stock:
+                keys = sorted(plan.stock)
+                cur.execute(
+                    "INSERT INTO stock_levels (sku, warehouse, available, last_event_id) "
+                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::uuid[]) "
+                    "ON CONFLICT (sku, warehouse) DO UPDATE SET available = EXCLUDED.available, "
+                    "updated_at = now(), last_event_id = EXCLUDED.last_event_id",
+                    ([k[0] for k in keys], [k[1] for k in keys], [plan.stock[k][0] for k in keys],
+                     [plan.stock[k][1] for k in keys]),
+                )  # fmt: skip
+
+
+def _copy(cur: psycopg.Cursor[tuple[object, ...]], target: str, rows: Sequence[Sequence[object]]) -> None:
+    if not rows:
+        return
+    with cur.copy(f"COPY {target} FROM STDIN".encode()) as copy:
+        for row in rows:
+            copy.write_row(row)
