@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from consumers import commands as consume_commands
 from floodwall import __version__
 from floodwall import bench as bench_commands
 from floodwall.db import commands as db_commands
@@ -25,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     db_commands.register(commands)
     schemas_commands.register(commands)
     produce_commands.register(commands)
+    consume_commands.register(commands)
     bench_commands.register(commands)
     return parser
 

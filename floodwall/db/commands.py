@@ -24,7 +24,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _migrate(args: argparse.Namespace) -> int:
     settings = settings_from_args(DbSettings, args)
-    url = resolve_database_url(settings)
+    url = resolve_database_url(settings.database_url, settings.state_dir)
     report = migrate(url)
     latest = max((m.version for m in available_migrations()), default=0)
     if report.applied:

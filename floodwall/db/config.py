@@ -26,14 +26,16 @@ class DbSettings(ServiceSettings):
     )
 
 
-def resolve_database_url(settings: DbSettings) -> str:
-    """The configured URL, else the local stack's write endpoint. Raises ConfigError when neither exists."""
-    if settings.database_url:
-        return settings.database_url
-    state = load_state(settings.state_dir)
+def resolve_database_url(database_url: str, state_dir: Path) -> str:
+    """``database_url`` if set, else the local stack's write endpoint.
+
+    Raises ConfigError when neither exists."""
+    if database_url:
+        return database_url
+    state = load_state(state_dir)
     if state is None:
         raise ConfigError(
-            f"no database_url is set and no local stack exists in {settings.state_dir}; "
+            f"no database_url is set and no local stack exists in {state_dir}; "
             f"run `floodwall stack up` or set FLOODWALL_DATABASE_URL"
         )
     return state.layout.write_dsn()

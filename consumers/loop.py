@@ -1,0 +1,272 @@
+"""One member of the sink fleet: poll a batch → decode → validate → dead letters → one DB transaction.
+
+Exactly-once effect: PostgreSQL, not Kafka, holds the truth about progress. On assignment each partition
+is positioned at the offset stored with the rows (:meth:`PostgresSink.stored_offsets`); a batch advances
+it in the same transaction as its rows, fenced against zombies; Kafka offsets are committed afterwards
+only so standard tools see the lag. A ``kill -9`` at any point loses nothing and applies nothing twice:
+the next owner of the partition resumes from the stored offset.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import TypeVar
+
+import psycopg
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
+
+from consumers.config import ConsumerSettings
+from consumers.decide import Incoming
+from consumers.dlq import DeadLetter, DeadLetterQueue
+from consumers.records import RecordError, event_from_record
+from consumers.sink import ApplyResult, Fenced, PostgresSink, Span
+from producers.validation import problems
+from schemas.errors import SchemaError
+from schemas.registry import SchemaRegistry
+
+log = logging.getLogger(__name__)
+
+TopicPart = tuple[str, int]
+T = TypeVar("T")
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Database errors worth retrying: connection lost, a demoted (read-only) primary, conflicts."""
+    transient = (
+        psycopg.OperationalError,
+        psycopg.errors.ReadOnlySqlTransaction,
+        psycopg.errors.SerializationFailure,
+        psycopg.errors.DeadlockDetected,
+    )
+    return isinstance(exc, transient)
+
+
+@dataclass
+class Totals:
+    """Running counts for logs (and, later, metrics)."""
+
+    batches: int = 0
+    applied: int = 0
+    rejected: int = 0
+    duplicates: int = 0
+    dead_letters: int = 0
+    fenced: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+
+@dataclass
+class _Batch:
+    spans: dict[TopicPart, list[int]] = field(default_factory=dict)  # (topic, partition) -> [first, end]
+    events: list[Incoming] = field(default_factory=list)
+    letters: list[DeadLetter] = field(default_factory=list)
+
+
+class SinkConsumer:
+    """Consumes the order and inventory topics into PostgreSQL until :meth:`stop` is called."""
+
+    def __init__(
+        self, settings: ConsumerSettings, database_url: str, registry: SchemaRegistry | None = None
+    ) -> None:
+        self.settings = settings
+        self.totals = Totals()
+        self._registry = registry or SchemaRegistry.default()
+        self._sink = PostgresSink(database_url, settings.group_id)
+        self._dlq = DeadLetterQueue(settings.bootstrap_servers, settings.dlq_topic, settings.group_id)
+        self._consumer = Consumer(self._client_config())
+        self._next: dict[TopicPart, int] = {}  # where the stored (committed-with-rows) offsets stand
+        self._stopping = threading.Event()
+
+    def _client_config(self) -> dict[str, object]:
+        s = self.settings
+        return {
+            "bootstrap.servers": s.bootstrap_servers,
+            "group.id": s.group_id,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            # Eager range assignment: cooperative-sticky left partitions unassigned on Tansu (DESIGN.md §6).
+            "partition.assignment.strategy": "range",
+            "session.timeout.ms": s.session_timeout_ms,
+            "heartbeat.interval.ms": s.heartbeat_interval_ms,
+            "max.poll.interval.ms": s.max_poll_interval_ms,
+            "fetch.max.bytes": max(s.batch_max_bytes, 1024 * 1024),
+            "logger": logging.getLogger("consumers.librdkafka"),
+        }
+
+    # ---- lifecycle --------------------------------------------------------------------------------
+
+    def run(self) -> None:
+        """Consume until :meth:`stop`; then leave the group cleanly. A batch in progress is finished."""
+        s = self.settings
+        self._consumer.subscribe(
+            [s.orders_topic, s.inventory_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        last_report = time.monotonic()
+        try:
+            while not self._stopping.is_set():
+                messages = self._consumer.consume(s.batch_max_events, timeout=s.batch_linger_s)
+                if messages:
+                    self.process(messages)
+                if time.monotonic() - last_report > 10:
+                    self._report()
+                    last_report = time.monotonic()
+        finally:
+            self._report()
+            self._consumer.close()  # commits nothing (auto commit off); leaves the group at once
+            self._dlq.close()
+            self._sink.close()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    # ---- rebalance --------------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        by_topic: dict[str, list[int]] = {}
+        for tp in partitions:
+            by_topic.setdefault(tp.topic, []).append(tp.partition)
+        stored: dict[TopicPart, int] = {}
+        for topic, parts in by_topic.items():
+            offsets = self._with_db_retry(partial(self._sink.stored_offsets, topic, parts))
+            stored.update({(topic, p): o for p, o in offsets.items()})
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            tp.offset = stored.get(key, OFFSET_BEGINNING)
+            if key in stored:
+                self._next[key] = stored[key]
+        consumer.assign(partitions)
+        log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            self._next.pop((tp.topic, tp.partition), None)
+        log.info("revoked %d partitions", len(partitions))
+
+    # ---- one batch --------------------------------------------------------------------------------
+
+    def process(self, messages: Sequence[Message]) -> ApplyResult | None:
+        """Decode, validate and apply one batch of messages exactly once."""
+        batch = self._sort(messages)
+        if not batch.spans:
+            return None
+        self._dlq.send(batch.letters)  # before the DB commit: a dead letter is never dropped
+        spans = [Span(t, p, first, end) for (t, p), (first, end) in batch.spans.items()]
+        try:
+            result = self._apply(spans, batch.events)
+        except Fenced as exc:
+            self.totals.fenced += 1
+            log.warning("batch fenced, re-reading stored offsets: %s", exc)
+            self._resync([(s.topic, s.partition) for s in spans])
+            return None
+        for span in spans:
+            self._next[(span.topic, span.partition)] = span.end
+        self._consumer.commit(
+            offsets=[TopicPartition(s.topic, s.partition, s.end) for s in spans], asynchronous=True
+        )
+        t = self.totals
+        t.batches += 1
+        t.applied, t.rejected = t.applied + result.applied, t.rejected + result.rejected
+        t.duplicates += result.duplicates
+        t.dead_letters += len(batch.letters)
+        return result
+
+    def _sort(self, messages: Sequence[Message]) -> _Batch:
+        batch = _Batch()
+        for msg in messages:
+            if msg.error() is not None:
+                log.debug("consumer event: %s", msg.error())
+                continue
+            topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
+            key = (topic, partition)
+            expected = self._next.get(key, offset)
+            if offset < expected:
+                continue  # already applied (a re-fetch after a seek)
+            span = batch.spans.setdefault(key, [expected, offset + 1])
+            span[1] = offset + 1
+            self._classify(batch, msg, topic, partition, offset)
+        return batch
+
+    def _classify(self, batch: _Batch, msg: Message, topic: str, partition: int, offset: int) -> None:
+        value = msg.value() or b""
+        try:
+            decoded = self._registry.decode(value)
+            event = event_from_record(decoded.name, decoded.record)
+        except (SchemaError, RecordError) as exc:
+            batch.letters.append(
+                DeadLetter(topic, partition, offset, msg.key(), value, type(exc).__name__, str(exc))
+            )
+            return
+        found = problems(event)
+        if found:
+            reason = "; ".join(str(p) for p in found)
+            batch.letters.append(
+                DeadLetter(topic, partition, offset, msg.key(), value, "EventValidationError", reason)
+            )
+            return
+        batch.events.append(Incoming(event, topic, partition, offset))
+
+    def _apply(self, spans: list[Span], events: list[Incoming]) -> ApplyResult:
+        attempted = False
+
+        def attempt() -> ApplyResult | None:
+            nonlocal attempted
+            # After a failed attempt the COMMIT may have landed (failover in between): ask, never re-apply.
+            if attempted and self._sink.landed(spans):
+                return None
+            attempted = True
+            return self._sink.apply(spans, events)
+
+        result = self._with_db_retry(attempt)
+        return result if result is not None else ApplyResult(0, 0, 0, 0.0)
+
+    def _with_db_retry(self, work: Callable[[], T]) -> T:
+        """Run ``work``, retrying transient database errors with jittered exponential backoff for up to
+        ``db_retry_max_s`` (a Patroni failover takes ~10 s). Meanwhile the partitions are paused, so the
+        client stops fetching; no poll() is needed to stay in the group (librdkafka heartbeats on its own
+        thread, and the bound is below max.poll.interval.ms). Raises the last error when it gives up."""
+        paused: list[TopicPartition] = []
+
+        def before_sleep(state: RetryCallState) -> None:
+            self._sink.close()  # the connection is broken or points at a demoted node: start afresh
+            if not paused:
+                paused.extend(self._consumer.assignment())
+                self._consumer.pause(paused)
+            error = state.outcome.exception() if state.outcome else None
+            log.warning(
+                "database unavailable (%s); retrying", str(error).strip().splitlines()[0] if error else "?"
+            )
+
+        retrying = Retrying(
+            retry=retry_if_exception(is_transient),
+            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
+            stop=stop_after_delay(self.settings.db_retry_max_s),
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(work)
+        finally:
+            if paused:
+                self._consumer.resume(paused)
+
+    def _resync(self, keys: list[TopicPart]) -> None:
+        """After being fenced: position the partitions at the offsets stored in the database."""
+        for topic in {t for t, _ in keys}:
+            parts = [p for t, p in keys if t == topic]
+            stored = self._sink.stored_offsets(topic, parts)
+            for p in parts:
+                if p in stored:
+                    self._next[(topic, p)] = stored[p]
+                    self._consumer.seek(TopicPartition(topic, p, stored[p]))
+
+    def _report(self) -> None:
+        t = self.totals
+        log.info(
+            "applied %d, rejected %d, duplicates dropped %d, dead letters %d in %d batches (%.0f s)",
+            t.applied, t.rejected, t.duplicates, t.dead_letters, t.batches, time.monotonic() - t.started,
+        )  # fmt: skip
