@@ -35,3 +35,9 @@ class ConsumerSettings(ServiceSettings):
     heartbeat_interval_ms: int = Field(1000, ge=100, le=60_000, description="consumer group heartbeat")
     max_poll_interval_ms: int = Field(300_000, ge=10_000, description="librdkafka max.poll.interval.ms")
     db_retry_max_s: float = Field(120.0, ge=1, description="how long a batch retries a failing database")
+    write_budget_rows_per_s: float = Field(
+        0.0, ge=0, description="rows/s the whole fleet may write (split by partitions; 0 = unlimited)"
+    )
+    commit_latency_target_s: float = Field(
+        2.0, gt=0, description="a batch commit slower than this halves the write rate (adaptive throttle)"
+    )

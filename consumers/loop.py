@@ -24,6 +24,7 @@ from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_de
 from consumers.config import ConsumerSettings
 from consumers.decide import Incoming
 from consumers.dlq import DeadLetter, DeadLetterQueue
+from consumers.ratelimit import AdaptiveThrottle, TokenBucket, partition_share
 from consumers.records import RecordError, event_from_record
 from consumers.sink import ApplyResult, Fenced, PostgresSink, Span
 from producers.validation import problems
@@ -81,6 +82,10 @@ class SinkConsumer:
         self._consumer = Consumer(self._client_config())
         self._next: dict[TopicPart, int] = {}  # where the stored (committed-with-rows) offsets stand
         self._stopping = threading.Event()
+        self._share = 0.0  # rows/s of the fleet budget this member may use (0 = unlimited)
+        self._bucket = TokenBucket(rate=0.0, updated=time.monotonic())
+        self._throttle = AdaptiveThrottle(settings.commit_latency_target_s)
+        self._paused: list[TopicPartition] = []
 
     def _client_config(self) -> dict[str, object]:
         s = self.settings
@@ -109,7 +114,11 @@ class SinkConsumer:
         last_report = time.monotonic()
         try:
             while not self._stopping.is_set():
-                messages = self._consumer.consume(s.batch_max_events, timeout=s.batch_linger_s)
+                wait = self._bucket.delay(time.monotonic())
+                self._hold(wait > 0)
+                # Paused partitions yield nothing: consume() then only waits and serves the group protocol.
+                timeout = min(wait, 1.0) if wait > 0 else s.batch_linger_s
+                messages = self._consumer.consume(s.batch_max_events, timeout=timeout)
                 if messages:
                     self.process(messages)
                 if time.monotonic() - last_report > 10:
@@ -140,12 +149,54 @@ class SinkConsumer:
             if key in stored:
                 self._next[key] = stored[key]
         consumer.assign(partitions)
+        self._paused = []
+        self._rebudget(consumer, len(partitions))
         log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions))
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
             self._next.pop((tp.topic, tp.partition), None)
+        self._paused = []
         log.info("revoked %d partitions", len(partitions))
+
+    # ---- write budget -----------------------------------------------------------------------------
+
+    def _rebudget(self, consumer: Consumer, mine: int) -> None:
+        """This member's share of the fleet budget: proportional to the partitions it owns."""
+        s = self.settings
+        if s.write_budget_rows_per_s <= 0:
+            return
+        metadata = consumer.list_topics(timeout=10)
+        total = sum(
+            len(metadata.topics[t].partitions)
+            for t in (s.orders_topic, s.inventory_topic)
+            if t in metadata.topics
+        )
+        self._share = partition_share(s.write_budget_rows_per_s, mine, total)
+        self._bucket.set_rate(self._share * self._throttle.factor, time.monotonic())
+        log.info(
+            "write budget: %.0f of %.0f rows/s (%d of %d partitions)",
+            self._share,
+            s.write_budget_rows_per_s,
+            mine,
+            total,
+        )
+
+    def _hold(self, hold: bool) -> None:
+        """Backpressure: pause the partitions while the bucket is in debt, resume when it is not."""
+        if hold and not self._paused:
+            self._paused = list(self._consumer.assignment())
+            self._consumer.pause(self._paused)
+        elif not hold and self._paused:
+            self._consumer.resume(self._paused)
+            self._paused = []
+
+    def _account(self, result: ApplyResult) -> None:
+        now = time.monotonic()
+        self._bucket.spend(result.rows, now)
+        if self._share > 0:
+            factor = self._throttle.observe(result.seconds)
+            self._bucket.set_rate(self._share * factor, now)
 
     # ---- one batch --------------------------------------------------------------------------------
 
@@ -165,6 +216,7 @@ class SinkConsumer:
             return None
         for span in spans:
             self._next[(span.topic, span.partition)] = span.end
+        self._account(result)
         self._consumer.commit(
             offsets=[TopicPartition(s.topic, s.partition, s.end) for s in spans], asynchronous=True
         )
@@ -233,6 +285,7 @@ class SinkConsumer:
 
         def before_sleep(state: RetryCallState) -> None:
             self._sink.close()  # the connection is broken or points at a demoted node: start afresh
+            self._throttle.observe(None, failed=True)
             if not paused:
                 paused.extend(self._consumer.assignment())
                 self._consumer.pause(paused)
@@ -253,6 +306,7 @@ class SinkConsumer:
         finally:
             if paused:
                 self._consumer.resume(paused)
+                self._paused = []  # resumed here: the budget check pauses again if it must
 
     def _resync(self, keys: list[TopicPart]) -> None:
         """After being fenced: position the partitions at the offsets stored in the database."""
@@ -268,5 +322,10 @@ class SinkConsumer:
         t = self.totals
         log.info(
             "applied %d, rejected %d, duplicates dropped %d, dead letters %d in %d batches (%.0f s)",
-            t.applied, t.rejected, t.duplicates, t.dead_letters, t.batches, time.monotonic() - t.started,
-        )  # fmt: skip
+            t.applied,
+            t.rejected,
+            t.duplicates,
+            t.dead_letters,
+            t.batches,
+            time.monotonic() - t.started,
+        )

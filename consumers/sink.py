@@ -51,6 +51,7 @@ class ApplyResult:
     rejected: int
     duplicates: int
     seconds: float
+    rows: int = 0  # rows written, for the write budget
 
 
 class PostgresSink:
@@ -104,7 +105,8 @@ class PostgresSink:
             plan = plan_batch(batch, *self._read_state(conn, batch))
             self._write(conn, plan)
         duplicates = len(batch) - len(plan.outcomes)
-        return ApplyResult(plan.applied, plan.rejected, duplicates, time.perf_counter() - started)
+        rows = len(plan.outcomes) + len(plan.orders) + len(plan.items) + len(plan.ledger) + len(plan.stock)
+        return ApplyResult(plan.applied, plan.rejected, duplicates, time.perf_counter() - started, rows)
 
     def _fence(self, conn: Conn, span: Span) -> None:
         moved = conn.execute(

@@ -33,6 +33,7 @@ class Workload:
     layout: Layout
     orders: int
     restocks: int
+    restock_skus: int = 200  # distinct SKUs the restocks spread over
     suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:8])
     expected_stock: Counter[str] = field(default_factory=Counter)
     acknowledged: int = 0
@@ -51,7 +52,7 @@ class Workload:
                 )
             )
         for n in range(self.restocks):
-            sku = f"F-{self.suffix}-{n % 200}"
+            sku = f"F-{self.suffix}-{n % self.restock_skus}"
             self.expected_stock[sku] += 1 + n % 5
             made.append(InventoryEvent.restock(sku=sku, warehouse="w1", quantity=1 + n % 5))
         return made
@@ -145,6 +146,7 @@ class Fleet:
     group: str = field(default_factory=lambda: f"fleet-{uuid.uuid4().hex[:8]}")
     members: list[subprocess.Popen[bytes]] = field(default_factory=list)
     started: int = 0
+    extra_flags: list[str] = field(default_factory=list)
 
     def start(self, count: int = 1) -> None:
         layout = self.workload.layout
@@ -172,6 +174,7 @@ class Fleet:
                         layout.write_dsn(),
                         "--batch-max-events",
                         "2000",
+                        *self.extra_flags,  # later flags win: a test may override the batch size
                     ],
                     stdout=log,
                     stderr=subprocess.STDOUT,

@@ -119,3 +119,38 @@ def test_patroni_primary_killed_during_ingestion(
         "fleet Patroni failover",
         f"ingestion stalled {stall:.1f} s; {workload.acknowledged} events, 0 missing, 0 doubled",
     )
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_write_budget_holds_whatever_the_fleet_size(
+    stack: RunningStack,
+    tmp_path: Path,
+    fleet_for: Callable[[Workload], Fleet],
+    replicas: int,
+    record_figure: Callable[[str, str], None],
+) -> None:
+    import psycopg
+
+    budget = 1500  # rows/s for the whole fleet; each event here writes exactly 3 rows
+    events = 9000
+    workload = Workload(Layout(stack.settings), orders=0, restocks=events, restock_skus=events)
+    workload.produce(tmp_path / "spool")
+    fleet = fleet_for(workload)
+    fleet.extra_flags = ["--write-budget-rows-per-s", str(budget), "--batch-max-events", "300"]
+    fleet.start(replicas)
+    workload.wait_processed(timeout_s=240)
+    workload.verify()
+    with psycopg.connect(workload.layout.write_dsn()) as conn:
+        times = [
+            row[0]
+            for row in conn.execute(
+                "SELECT committed_at FROM processed_events WHERE source_topic = ANY(%s) "
+                "ORDER BY committed_at",
+                (workload.topics,),
+            ).fetchall()
+        ]
+    low, high = times[len(times) // 10], times[len(times) * 9 // 10]  # the steady middle 80 %
+    rows_per_s = 3 * (len(times) * 8 // 10) / (high - low).total_seconds()
+    record_figure(f"write budget {budget} rows/s, {replicas} consumer(s)", f"applied {rows_per_s:.0f} rows/s")
+    assert rows_per_s <= 1.1 * budget
+    assert rows_per_s >= 0.5 * budget, "the limiter starves the fleet"

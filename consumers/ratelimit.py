@@ -1,0 +1,81 @@
+"""Protecting the primary: a fleet-wide write budget and an adaptive throttle (pure; time is passed in).
+
+**Budget.** The fleet may write ``budget`` rows/s in total, whatever its size. Each consumer takes the
+share of its assigned partitions: ``budget * mine / all``. As every partition has one owner, the shares add
+up to the budget for 1 or 30 replicas alike, and a rebalance re-divides it without any coordination.
+
+**Bucket.** A token bucket per consumer, starting empty (no burst above the budget at start-up) and holding
+at most one second of its rate. A batch spends its rows at once and may leave the bucket in debt; the
+consumer then waits :meth:`TokenBucket.delay` with its partitions *paused* (never a sleep past the poll
+interval), so over any window the rate stays within the budget plus one batch.
+
+**Throttle.** Additive-increase / multiplicative-decrease on the share: a commit slower than the target, or
+a failed one, halves it (down to a floor); each healthy commit gives back a little. The database's own
+latency thus slows the fleet before the primary is flattened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def partition_share(budget: float, mine: int, total: int) -> float:
+    """Rows/s this consumer may write. ``budget`` 0 means unlimited (returns 0: no limit)."""
+    if budget <= 0 or total <= 0:
+        return 0.0
+    return budget * mine / total
+
+
+@dataclass
+class TokenBucket:
+    """Rows that may be written now; ``rate`` 0 means unlimited."""
+
+    rate: float
+    tokens: float = 0.0
+    updated: float = 0.0
+
+    def refill(self, now: float) -> None:
+        if self.rate > 0:
+            self.tokens = min(self.rate, self.tokens + (now - self.updated) * self.rate)
+        self.updated = now
+
+    def set_rate(self, rate: float, now: float) -> None:
+        self.refill(now)
+        self.rate = rate
+        self.tokens = min(self.tokens, rate)
+
+    def spend(self, rows: int, now: float) -> None:
+        self.refill(now)
+        if self.rate > 0:
+            self.tokens -= rows
+
+    def delay(self, now: float) -> float:
+        """Seconds until the bucket is out of debt (0 when rows may be written now)."""
+        self.refill(now)
+        # Within a thousandth of a row of zero counts as zero: float rounding must not leave a wait so
+        # small that adding it to the clock changes nothing.
+        if self.rate <= 0 or self.tokens > -1e-3:
+            return 0.0
+        return -self.tokens / self.rate
+
+
+@dataclass
+class AdaptiveThrottle:
+    """A factor in [floor, 1] applied to the share, from commit latency and errors (AIMD)."""
+
+    target_latency_s: float
+    floor: float = 0.05
+    step: float = 0.05
+    factor: float = 1.0
+
+    def observe(self, latency_s: float | None, failed: bool = False) -> float:
+        """Record one commit (``failed``: it errored); return the new factor."""
+        if failed or (latency_s is not None and latency_s > self.target_latency_s):
+            self.factor = max(self.floor, self.factor / 2)
+        else:
+            self.factor = min(1.0, self.factor + self.step)
+        return self.factor
+
+    @property
+    def throttled(self) -> bool:
+        return self.factor < 1.0
