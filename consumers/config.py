@@ -35,6 +35,12 @@ class ConsumerSettings(ServiceSettings):
     heartbeat_interval_ms: int = Field(1000, ge=100, le=60_000, description="consumer group heartbeat")
     max_poll_interval_ms: int = Field(300_000, ge=10_000, description="librdkafka max.poll.interval.ms")
     db_retry_max_s: float = Field(120.0, ge=1, description="how long a batch retries a failing database")
+    metrics_host: str = Field(
+        "127.0.0.1", description="address of /metrics, /healthz, /readyz (0.0.0.0 in pods)"
+    )
+    metrics_port: int = Field(
+        19300, ge=0, le=65535, description="port of /metrics, /healthz, /readyz (0 = any)"
+    )
     write_budget_rows_per_s: float = Field(
         0.0, ge=0, description="rows/s the whole fleet may write (split by partitions; 0 = unlimited)"
     )

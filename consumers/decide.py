@@ -88,6 +88,21 @@ class Plan:
         return sum(not o.applied for o in self.outcomes)
 
 
+def reason_code(reason: str) -> str:
+    """A low-cardinality code for a rejection reason (the text itself carries numbers)."""
+    for prefix, code in (
+        ("insufficient stock", "insufficient_stock"),
+        ("correction", "negative_stock"),
+        ("unknown order", "unknown_order"),
+        ("order already exists", "order_exists"),
+        ("paid after", "invalid_transition"),
+        ("already cancelled", "invalid_transition"),
+    ):
+        if reason.startswith(prefix):
+            return code
+    return "other"
+
+
 def event_type_of(event: Event) -> str:
     """``order.placed``, ``inventory.reservation``, …"""
     if isinstance(event, OrderEvent):
@@ -123,9 +138,16 @@ def _apply_order(plan: Plan, event: OrderEvent, before: Mapping[UUID, OrderRow])
         if current is not None:
             return f"order already exists (status {current.status})"
         plan.orders[event.order_id] = OrderRow(
-            event.order_id, event.customer_id, event.region, "placed", event.currency, event.amount_minor,
-            event.occurred_at, event.occurred_at, event.event_id,
-        )  # fmt: skip
+            event.order_id,
+            event.customer_id,
+            event.region,
+            "placed",
+            event.currency,
+            event.amount_minor,
+            event.occurred_at,
+            event.occurred_at,
+            event.event_id,
+        )
         plan.new_order_ids.add(event.order_id)
         for line, item in enumerate(event.items, start=1):
             plan.items.append((event.order_id, line, item.sku, item.quantity, item.unit_price_minor))
@@ -141,14 +163,25 @@ def _apply_order(plan: Plan, event: OrderEvent, before: Mapping[UUID, OrderRow])
             return "already cancelled"
         new_status = "cancelled"
     plan.orders[event.order_id] = OrderRow(
-        current.order_id, current.customer_id, current.region, new_status, current.currency,
-        current.total_minor, current.placed_at, event.occurred_at, event.event_id,
-    )  # fmt: skip
+        current.order_id,
+        current.customer_id,
+        current.region,
+        new_status,
+        current.currency,
+        current.total_minor,
+        current.placed_at,
+        event.occurred_at,
+        event.event_id,
+    )
     return None
 
 
-_SIGN = {AdjustmentKind.RESTOCK: 1, AdjustmentKind.RELEASE: 1, AdjustmentKind.RESERVATION: -1,
-         AdjustmentKind.CORRECTION: 1}  # fmt: skip
+_SIGN = {
+    AdjustmentKind.RESTOCK: 1,
+    AdjustmentKind.RELEASE: 1,
+    AdjustmentKind.RESERVATION: -1,
+    AdjustmentKind.CORRECTION: 1,
+}
 
 
 def _apply_inventory(plan: Plan, event: InventoryEvent, before: Mapping[StockKey, int]) -> str | None:

@@ -19,14 +19,18 @@ from typing import TypeVar
 
 import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from prometheus_client import CollectorRegistry
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from consumers.config import ConsumerSettings
 from consumers.decide import Incoming
 from consumers.dlq import DeadLetter, DeadLetterQueue
+from consumers.metrics import ConsumerMetrics
 from consumers.ratelimit import AdaptiveThrottle, TokenBucket, partition_share
 from consumers.records import RecordError, event_from_record
 from consumers.sink import ApplyResult, Fenced, PostgresSink, Span
+from floodwall.httpserve import ServiceHttp
+from floodwall.promtargets import register_target
 from producers.validation import problems
 from schemas.errors import SchemaError
 from schemas.registry import SchemaRegistry
@@ -72,10 +76,20 @@ class SinkConsumer:
     """Consumes the order and inventory topics into PostgreSQL until :meth:`stop` is called."""
 
     def __init__(
-        self, settings: ConsumerSettings, database_url: str, registry: SchemaRegistry | None = None
+        self,
+        settings: ConsumerSettings,
+        database_url: str,
+        registry: SchemaRegistry | None = None,
+        metrics_registry: CollectorRegistry | None = None,
     ) -> None:
         self.settings = settings
         self.totals = Totals()
+        self.metrics_registry = metrics_registry or CollectorRegistry()
+        self.metrics = ConsumerMetrics.create(self.metrics_registry)
+        self.http_port: int | None = None
+        self._last_tick = time.monotonic()
+        self._joined = False
+        self._db_failing = False
         self._registry = registry or SchemaRegistry.default()
         self._sink = PostgresSink(database_url, settings.group_id)
         self._dlq = DeadLetterQueue(settings.bootstrap_servers, settings.dlq_topic, settings.group_id)
@@ -112,8 +126,15 @@ class SinkConsumer:
             [s.orders_topic, s.inventory_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
         )
         last_report = time.monotonic()
+        http = ServiceHttp(s.metrics_host, s.metrics_port, self.metrics_registry, self._healthy, self._ready)
+        self.http_port = http.port
+        unregister = register_target(
+            s.state_dir, f"consumer-{s.group_id}", http.port, {"service": "consumer"}
+        )
+        log.info("metrics and probes on http://%s:%d/metrics", s.metrics_host, http.port)
         try:
             while not self._stopping.is_set():
+                self._last_tick = time.monotonic()
                 wait = self._bucket.delay(time.monotonic())
                 self._hold(wait > 0)
                 # Paused partitions yield nothing: consume() then only waits and serves the group protocol.
@@ -126,12 +147,26 @@ class SinkConsumer:
                     last_report = time.monotonic()
         finally:
             self._report()
+            unregister()
+            http.close()
             self._consumer.close()  # commits nothing (auto commit off); leaves the group at once
             self._dlq.close()
             self._sink.close()
 
     def stop(self) -> None:
         self._stopping.set()
+
+    def _healthy(self) -> tuple[bool, str]:
+        idle = time.monotonic() - self._last_tick
+        # A batch may legitimately spend db_retry_max_s retrying a failing database.
+        return idle < self.settings.db_retry_max_s + 60, f"loop last ran {idle:.1f} s ago"
+
+    def _ready(self) -> tuple[bool, str]:
+        if not self._joined:
+            return False, "not yet a member of the consumer group"
+        if self._db_failing:
+            return False, "database unavailable; retrying"
+        return True, f"ready: {len(self._next)} partitions positioned"
 
     # ---- rebalance --------------------------------------------------------------------------------
 
@@ -149,6 +184,8 @@ class SinkConsumer:
             if key in stored:
                 self._next[key] = stored[key]
         consumer.assign(partitions)
+        self._joined = True
+        self.metrics.assigned.set(len(partitions))
         self._paused = []
         self._rebudget(consumer, len(partitions))
         log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions))
@@ -211,6 +248,7 @@ class SinkConsumer:
             result = self._apply(spans, batch.events)
         except Fenced as exc:
             self.totals.fenced += 1
+            self.metrics.fenced.inc()
             log.warning("batch fenced, re-reading stored offsets: %s", exc)
             self._resync([(s.topic, s.partition) for s in spans])
             return None
@@ -225,7 +263,29 @@ class SinkConsumer:
         t.applied, t.rejected = t.applied + result.applied, t.rejected + result.rejected
         t.duplicates += result.duplicates
         t.dead_letters += len(batch.letters)
+        self._observe(messages, batch, result)
         return result
+
+    def _observe(self, messages: Sequence[Message], batch: _Batch, result: ApplyResult) -> None:
+        m = self.metrics
+        for topic in {msg.topic() or "" for msg in messages}:
+            m.consumed.labels(topic).inc(sum(1 for msg in messages if msg.topic() == topic))
+        m.applied.inc(result.applied)
+        for code, n in result.rejections.items():
+            m.rejected.labels(code).inc(n)
+        m.duplicates.inc(result.duplicates)
+        for letter in batch.letters:
+            m.dead_letters.labels(letter.error_class).inc()
+        m.batch_events.observe(len(batch.events))
+        m.commit_seconds.observe(result.seconds)
+        for (topic, partition), position in self._next.items():
+            # The high watermark from fetch responses (cached): ListOffsets reads low on Tansu (DESIGN.md §6).
+            _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
+            if high is not None and high >= 0:
+                m.lag.labels(topic, str(partition)).set(max(0, high - position))
+        m.paused.set(len(self._paused))
+        m.rate_limit.set(self._bucket.rate)
+        m.throttle.set(self._throttle.factor)
 
     def _sort(self, messages: Sequence[Message]) -> _Batch:
         batch = _Batch()
@@ -284,6 +344,7 @@ class SinkConsumer:
         paused: list[TopicPartition] = []
 
         def before_sleep(state: RetryCallState) -> None:
+            self._db_failing = True
             self._sink.close()  # the connection is broken or points at a demoted node: start afresh
             self._throttle.observe(None, failed=True)
             if not paused:
@@ -302,7 +363,9 @@ class SinkConsumer:
             reraise=True,
         )
         try:
-            return retrying(work)
+            result = retrying(work)
+            self._db_failing = False
+            return result
         finally:
             if paused:
                 self._consumer.resume(paused)

@@ -18,13 +18,14 @@ ask :meth:`PostgresSink.landed` before retrying, never re-apply blindly.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from uuid import UUID
 
 import psycopg
 
-from consumers.decide import Incoming, OrderRow, Plan, plan_batch
+from consumers.decide import Incoming, OrderRow, Plan, plan_batch, reason_code
 from floodwall.errors import FloodwallError
 from producers.events import InventoryEvent
 
@@ -52,6 +53,7 @@ class ApplyResult:
     duplicates: int
     seconds: float
     rows: int = 0  # rows written, for the write budget
+    rejections: dict[str, int] = field(default_factory=dict)  # reason code -> count
 
 
 class PostgresSink:
@@ -106,7 +108,10 @@ class PostgresSink:
             self._write(conn, plan)
         duplicates = len(batch) - len(plan.outcomes)
         rows = len(plan.outcomes) + len(plan.orders) + len(plan.items) + len(plan.ledger) + len(plan.stock)
-        return ApplyResult(plan.applied, plan.rejected, duplicates, time.perf_counter() - started, rows)
+        rejections = Counter(reason_code(o.reason or "") for o in plan.outcomes if not o.applied)
+        return ApplyResult(
+            plan.applied, plan.rejected, duplicates, time.perf_counter() - started, rows, dict(rejections)
+        )
 
     def _fence(self, conn: Conn, span: Span) -> None:
         moved = conn.execute(

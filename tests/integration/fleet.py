@@ -174,6 +174,8 @@ class Fleet:
                         layout.write_dsn(),
                         "--batch-max-events",
                         "2000",
+                        "--metrics-port",
+                        "0",
                         *self.extra_flags,  # later flags win: a test may override the batch size
                     ],
                     stdout=log,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 from typing import cast
@@ -33,6 +35,17 @@ def count(dsn: str, query: str, *params: object) -> int:
     with psycopg.connect(dsn) as conn:
         row = conn.execute(query.encode(), params).fetchone()
         return int(str(row[0])) if row else 0
+
+
+PROCESSED = "SELECT count(*) FROM processed_events WHERE event_id = ANY(%s::uuid[])"
+
+
+def http_get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return int(resp.status), resp.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
 
 
 def dead_letters(bootstrap: str, topic: str, expect: int) -> list[dict[str, str]]:
@@ -95,25 +108,35 @@ def test_events_land_exactly_once_with_oversell_rejected_and_poison_in_the_dlq(
 
     settings = load_settings(ConsumerSettings, {
         "bootstrap_servers": bootstrap, "group_id": f"sink-{suffix}", "orders_topic": orders_topic,
-        "inventory_topic": inventory_topic, "dlq_topic": dlq_topic, "batch_max_events": 100})  # fmt: skip
+        "inventory_topic": inventory_topic, "dlq_topic": dlq_topic, "batch_max_events": 100,
+        "metrics_port": 0, "state_dir": stack.settings.state_dir})  # fmt: skip
     consumer = SinkConsumer(settings, dsn)
     worker = threading.Thread(target=consumer.run, daemon=True)
     worker.start()
     try:
         ids = [str(e.event_id) for e in events]
         deadline = time.monotonic() + 90
-        while count(dsn, "SELECT count(*) FROM processed_events WHERE event_id = ANY(%s::uuid[])", ids) < len(
-            ids
-        ):
+        while count(dsn, PROCESSED, ids) < len(ids):
             assert time.monotonic() < deadline, "not every acknowledged event was processed"
             time.sleep(0.5)
+        base = f"http://127.0.0.1:{consumer.http_port}"
+        assert http_get(base + "/healthz")[0] == 200 and http_get(base + "/readyz")[0] == 200
+        metrics = http_get(base + "/metrics")[1]
+        targets = stack.settings.state_dir / "prometheus" / "targets"
+        assert len(list(targets.glob(f"consumer-sink-{suffix}-*.json"))) == 1, (
+            "not registered with Prometheus"
+        )
     finally:
         consumer.stop()
         worker.join(timeout=30)
 
-    assert count(dsn, "SELECT count(*) FROM processed_events WHERE event_id = ANY(%s::uuid[])", ids) == len(
-        ids
-    )
+    assert count(dsn, PROCESSED, ids) == len(ids)
+    applied = len(ids) - 20  # the oversold reservations are recorded as rejected
+    assert f"floodwall_consumer_events_applied_total {applied}.0" in metrics
+    assert 'floodwall_consumer_events_rejected_total{reason="insufficient_stock"} 20.0' in metrics
+    assert 'floodwall_consumer_dead_letters_total{error_class="UnknownFingerprint"} 1.0' in metrics
+    assert "floodwall_consumer_events_duplicate_total 20.0" in metrics
+    assert not list(targets.glob(f"consumer-sink-{suffix}-*")), "the Prometheus target outlived the consumer"
     assert consumer.totals.duplicates == 20
     assert count(dsn, "SELECT available FROM stock_levels WHERE sku = %s", hot) == 0
     assert (
@@ -142,7 +165,7 @@ def test_consume_command_stops_gracefully_on_sigterm(stack: RunningStack) -> Non
     proc = subprocess.Popen(
         [sys.executable, "-m", "floodwall", "consume", "--bootstrap-servers", layout.bootstrap_servers,
          "--group-id", f"g-{suffix}", "--orders-topic", topics[0], "--inventory-topic", topics[1],
-         "--database-url", layout.write_dsn()],
+         "--database-url", layout.write_dsn(), "--metrics-port", "0"],
         stderr=subprocess.PIPE, text=True, env=clean_env(),
     )  # fmt: skip
     assert proc.stderr is not None

@@ -1,0 +1,89 @@
+"""Prometheus metrics of a sink consumer (``floodwall_consumer_*``). Labels stay low-cardinality:
+topic, partition, a reason or error class — never an event id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass(frozen=True)
+class ConsumerMetrics:
+    consumed: Counter
+    applied: Counter
+    rejected: Counter
+    duplicates: Counter
+    dead_letters: Counter
+    fenced: Counter
+    batch_events: Histogram
+    commit_seconds: Histogram
+    lag: Gauge
+    assigned: Gauge
+    paused: Gauge
+    rate_limit: Gauge
+    throttle: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> ConsumerMetrics:
+        p = "floodwall_consumer_"
+        return cls(
+            consumed=Counter(
+                p + "events_consumed_total", "Messages taken from Kafka", ["topic"], registry=registry
+            ),
+            applied=Counter(p + "events_applied_total", "Events applied to PostgreSQL", registry=registry),
+            rejected=Counter(
+                p + "events_rejected_total",
+                "Events recorded as rejected, by reason",
+                ["reason"],
+                registry=registry,
+            ),
+            duplicates=Counter(
+                p + "events_duplicate_total", "Replayed events dropped by event id", registry=registry
+            ),
+            dead_letters=Counter(
+                p + "dead_letters_total",
+                "Events sent to the dead-letter topic",
+                ["error_class"],
+                registry=registry,
+            ),
+            fenced=Counter(
+                p + "batches_fenced_total",
+                "Batches refused because another consumer moved on",
+                registry=registry,
+            ),
+            batch_events=Histogram(
+                p + "batch_events",
+                "Events per applied batch",
+                registry=registry,
+                buckets=(1, 10, 50, 100, 250, 500, 1000, 2500, 5000, 10000),
+            ),
+            commit_seconds=Histogram(
+                p + "commit_seconds",
+                "Time to apply and commit one batch",
+                registry=registry,
+                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            ),
+            lag=Gauge(
+                p + "lag_events",
+                "High watermark minus the next offset to apply, as this consumer sees it",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            assigned=Gauge(p + "assigned_partitions", "Partitions this consumer owns", registry=registry),
+            paused=Gauge(
+                p + "paused_partitions",
+                "Partitions paused by backpressure or a database outage",
+                registry=registry,
+            ),
+            rate_limit=Gauge(
+                p + "write_rate_limit_rows_per_second",
+                "This consumer's current share of the write budget (0 = unlimited)",
+                registry=registry,
+            ),
+            throttle=Gauge(
+                p + "throttle_factor",
+                "Adaptive throttle: 1 = full share, lower = backing off",
+                registry=registry,
+            ),
+        )
