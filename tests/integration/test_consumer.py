@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 from typing import cast
@@ -19,6 +17,7 @@ from consumers.config import ConsumerSettings
 from consumers.loop import SinkConsumer
 from floodwall.settings import load_settings
 from floodwall.stack.layout import Layout
+from floodwall.stack.probes import http_get
 from floodwall.topics import ensure_topics
 from producers.config import ProducerSettings
 from producers.delivery import DeliveryStatus
@@ -38,14 +37,6 @@ def count(dsn: str, query: str, *params: object) -> int:
 
 
 PROCESSED = "SELECT count(*) FROM processed_events WHERE event_id = ANY(%s::uuid[])"
-
-
-def http_get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return int(resp.status), resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
 
 
 def dead_letters(bootstrap: str, topic: str, expect: int) -> list[dict[str, str]]:
@@ -121,7 +112,7 @@ def test_events_land_exactly_once_with_oversell_rejected_and_poison_in_the_dlq(
             time.sleep(0.5)
         base = f"http://127.0.0.1:{consumer.http_port}"
         assert http_get(base + "/healthz")[0] == 200 and http_get(base + "/readyz")[0] == 200
-        metrics = http_get(base + "/metrics")[1]
+        metrics = http_get(base + "/metrics")[1].decode()
         targets = stack.settings.state_dir / "prometheus" / "targets"
         assert len(list(targets.glob(f"consumer-sink-{suffix}-*.json"))) == 1, (
             "not registered with Prometheus"

@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
-
 from prometheus_client import CollectorRegistry, Counter
 
 from floodwall.httpserve import ServiceHttp
+from floodwall.stack.probes import http_get
 
 
 def get(url: str) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as resp:
-            return int(resp.status), resp.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
+    status, body = http_get(url)
+    return status, body.decode()
 
 
 def test_probes_and_metrics() -> None:
