@@ -62,6 +62,7 @@ class Totals:
     duplicates: int = 0
     dead_letters: int = 0
     fenced: int = 0
+    rejoins: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -90,6 +91,7 @@ class SinkConsumer:
         self._last_tick = time.monotonic()
         self._joined = False
         self._db_failing = False
+        self._awaiting_assignment_since: float | None = None  # set by a revoke, cleared by an assignment
         self._registry = registry or SchemaRegistry.default()
         self._sink = PostgresSink(database_url, settings.group_id)
         self._dlq = DeadLetterQueue(settings.bootstrap_servers, settings.dlq_topic, settings.group_id)
@@ -122,9 +124,7 @@ class SinkConsumer:
     def run(self) -> None:
         """Consume until :meth:`stop`; then leave the group cleanly. A batch in progress is finished."""
         s = self.settings
-        self._consumer.subscribe(
-            [s.orders_topic, s.inventory_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
-        )
+        self._subscribe()
         last_report = time.monotonic()
         http = ServiceHttp(s.metrics_host, s.metrics_port, self.metrics_registry, self._healthy, self._ready)
         self.http_port = http.port
@@ -135,6 +135,7 @@ class SinkConsumer:
         try:
             while not self._stopping.is_set():
                 self._last_tick = time.monotonic()
+                self._rejoin_if_stranded()
                 wait = self._bucket.delay(time.monotonic())
                 self._hold(wait > 0)
                 # Paused partitions yield nothing: consume() then only waits and serves the group protocol.
@@ -184,13 +185,39 @@ class SinkConsumer:
             if key in stored:
                 self._next[key] = stored[key]
         consumer.assign(partitions)
+        self._awaiting_assignment_since = None
         self._joined = True
         self.metrics.assigned.set(len(partitions))
         self._paused = []
         self._rebudget(consumer, len(partitions))
         log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions))
 
+    def _subscribe(self) -> None:
+        s = self.settings
+        self._consumer.subscribe(
+            [s.orders_topic, s.inventory_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
+        )
+        self._awaiting_assignment_since = time.monotonic()
+
+    def _rejoin_if_stranded(self) -> None:
+        """Rejoin when a rebalance never delivered our assignment.
+
+        With eager assignment every revoke is followed within seconds by an assignment (maybe empty). On
+        Tansu we saw a member stay revoked for minutes when two members left during one rebalance: its
+        partitions then go unconsumed. Waiting 3 session timeouts, then rejoining, heals that without
+        disturbing members that were simply given no partitions (they did get their empty assignment).
+        """
+        since = self._awaiting_assignment_since
+        limit = 3 * self.settings.session_timeout_ms / 1000
+        if since is None or time.monotonic() - since < limit:
+            return
+        log.warning("no assignment %.0f s after a rebalance; rejoining the consumer group", limit)
+        self.totals.rejoins += 1
+        self._consumer.unsubscribe()
+        self._subscribe()
+
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self._awaiting_assignment_since = time.monotonic()
         for tp in partitions:
             self._next.pop((tp.topic, tp.partition), None)
         self._paused = []

@@ -175,3 +175,57 @@ def test_consume_command_stops_gracefully_on_sigterm(stack: RunningStack) -> Non
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_member_stranded_by_a_lost_rebalance_rejoins(stack: RunningStack, tmp_path: Path) -> None:
+    """Tansu once left a member revoked with no assignment for minutes (two members leaving within one
+    rebalance). That race cannot be produced on demand, so the state it leaves is set directly; the
+    rejoin then runs for real against the broker."""
+    layout = Layout(stack.settings)
+    suffix = uuid.uuid4().hex[:8]
+    topics = [f"s-orders-{suffix}", f"s-inventory-{suffix}"]
+    ensure_topics(layout.bootstrap_servers, topics, 4)
+    settings = load_settings(
+        ConsumerSettings,
+        {
+            "bootstrap_servers": layout.bootstrap_servers,
+            "group_id": f"s-{suffix}",
+            "orders_topic": topics[0],
+            "inventory_topic": topics[1],
+            "dlq_topic": f"s-dlq-{suffix}",
+            "metrics_port": 0,
+        },
+    )
+    consumer = SinkConsumer(settings, layout.write_dsn())
+    worker = threading.Thread(target=consumer.run, daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not consumer._joined:
+            assert time.monotonic() < deadline, "never joined the group"
+            time.sleep(0.2)
+        consumer._awaiting_assignment_since = time.monotonic() - 60  # revoked a minute ago, never assigned
+        producer_settings = load_settings(
+            ProducerSettings,
+            {
+                "bootstrap_servers": layout.bootstrap_servers,
+                "orders_topic": topics[0],
+                "inventory_topic": topics[1],
+                "spool_dir": tmp_path / "spool",
+            },
+        )
+        restocks = [
+            InventoryEvent.restock(sku=f"J-{suffix}-{n}", warehouse="w1", quantity=1) for n in range(500)
+        ]
+        with EventProducer(producer_settings, metrics=ProducerMetrics.on(CollectorRegistry())) as producer:
+            for event in restocks:
+                producer.emit(event)
+            assert producer.flush(30) == 0
+        ids = [str(e.event_id) for e in restocks]
+        while count(layout.write_dsn(), PROCESSED, ids) < len(ids):
+            assert time.monotonic() < deadline + 60, "the rejoined member did not consume"
+            time.sleep(0.5)
+        assert consumer.totals.rejoins == 1
+    finally:
+        consumer.stop()
+        worker.join(timeout=30)

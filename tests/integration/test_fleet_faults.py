@@ -2,28 +2,39 @@
 
 from __future__ import annotations
 
+import os
 import random
+import signal
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from floodwall.stack.layout import Layout
+from floodwall.stack.up import stack_up
 from tests.integration.conftest import RunningStack
 from tests.integration.fleet import Fleet, Workload
+from tests.integration.test_failover import leader, postmaster_pid
 
 pytestmark = pytest.mark.integration
 
 
+Ingest = Callable[..., tuple[Workload, Fleet]]
+
+
 @pytest.fixture
-def fleet_for(tmp_path: Path) -> Iterator[Callable[[Workload], Fleet]]:
+def ingest(stack: RunningStack, tmp_path: Path) -> Iterator[Ingest]:
+    """``ingest(orders=…, restocks=…)``: a workload produced through the SDK and an idle fleet for it."""
     made: list[Fleet] = []
 
-    def build(workload: Workload) -> Fleet:
+    def build(orders: int, restocks: int, restock_skus: int = 200) -> tuple[Workload, Fleet]:
+        workload = Workload(Layout(stack.settings), orders, restocks, restock_skus)
+        workload.produce(tmp_path / f"spool-{len(made)}")
         fleet = Fleet(workload, tmp_path)
         made.append(fleet)
-        return fleet
+        return workload, fleet
 
     yield build
     for fleet in made:
@@ -32,13 +43,10 @@ def fleet_for(tmp_path: Path) -> Iterator[Callable[[Workload], Fleet]]:
 
 def test_kill_9_consumers_repeatedly_while_three_ingest(
     stack: RunningStack,
-    tmp_path: Path,
-    fleet_for: Callable[[Workload], Fleet],
+    ingest: Ingest,
     record_figure: Callable[[str, str], None],
 ) -> None:
-    workload = Workload(Layout(stack.settings), orders=180_000, restocks=20_000)
-    workload.produce(tmp_path / "spool")
-    fleet = fleet_for(workload)
+    workload, fleet = ingest(orders=180_000, restocks=20_000)
     fleet.start(3)
     rng = random.Random(4)
     kills = 0
@@ -66,13 +74,10 @@ def wait_for(workload: Workload, share: float, timeout_s: float = 120) -> None:
 
 def test_scale_1_to_3_to_1_during_ingestion(
     stack: RunningStack,
-    tmp_path: Path,
-    fleet_for: Callable[[Workload], Fleet],
+    ingest: Ingest,
     record_figure: Callable[[str, str], None],
 ) -> None:
-    workload = Workload(Layout(stack.settings), orders=100_000, restocks=20_000)
-    workload.produce(tmp_path / "spool")
-    fleet = fleet_for(workload)
+    workload, fleet = ingest(orders=100_000, restocks=20_000)
     fleet.start(1)
     wait_for(workload, 0.15)
     fleet.start(2)  # scale up: a rebalance hands partitions to the newcomers
@@ -90,19 +95,10 @@ def test_scale_1_to_3_to_1_during_ingestion(
 
 def test_patroni_primary_killed_during_ingestion(
     stack: RunningStack,
-    tmp_path: Path,
-    fleet_for: Callable[[Workload], Fleet],
+    ingest: Ingest,
     record_figure: Callable[[str, str], None],
 ) -> None:
-    import os
-    import signal
-
-    from floodwall.stack.up import stack_up
-    from tests.integration.test_failover import leader, postmaster_pid
-
-    workload = Workload(Layout(stack.settings), orders=100_000, restocks=20_000)
-    workload.produce(tmp_path / "spool")
-    fleet = fleet_for(workload)
+    workload, fleet = ingest(orders=100_000, restocks=20_000)
     fleet.start(2)
     wait_for(workload, 0.25)
     node = leader(Layout(stack.settings))
@@ -124,18 +120,13 @@ def test_patroni_primary_killed_during_ingestion(
 @pytest.mark.parametrize("replicas", [1, 3])
 def test_write_budget_holds_whatever_the_fleet_size(
     stack: RunningStack,
-    tmp_path: Path,
-    fleet_for: Callable[[Workload], Fleet],
+    ingest: Ingest,
     replicas: int,
     record_figure: Callable[[str, str], None],
 ) -> None:
-    import psycopg
-
     budget = 1500  # rows/s for the whole fleet; each event here writes exactly 3 rows
     events = 9000
-    workload = Workload(Layout(stack.settings), orders=0, restocks=events, restock_skus=events)
-    workload.produce(tmp_path / "spool")
-    fleet = fleet_for(workload)
+    workload, fleet = ingest(orders=0, restocks=events, restock_skus=events)
     fleet.extra_flags = ["--write-budget-rows-per-s", str(budget), "--batch-max-events", "300"]
     fleet.start(replicas)
     workload.wait_processed(timeout_s=240)
