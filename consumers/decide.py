@@ -44,6 +44,13 @@ class Outcome:
     event_type: str
     applied: bool
     reason: str | None
+    code: str | None = None  # low-cardinality kind of rejection, for metrics
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    code: str  # e.g. insufficient_stock (a metric label)
+    reason: str  # for people: carries the numbers
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,21 +95,6 @@ class Plan:
         return sum(not o.applied for o in self.outcomes)
 
 
-def reason_code(reason: str) -> str:
-    """A low-cardinality code for a rejection reason (the text itself carries numbers)."""
-    for prefix, code in (
-        ("insufficient stock", "insufficient_stock"),
-        ("correction", "negative_stock"),
-        ("unknown order", "unknown_order"),
-        ("order already exists", "order_exists"),
-        ("paid after", "invalid_transition"),
-        ("already cancelled", "invalid_transition"),
-    ):
-        if reason.startswith(prefix):
-            return code
-    return "other"
-
-
 def event_type_of(event: Event) -> str:
     """``order.placed``, ``inventory.reservation``, …"""
     if isinstance(event, OrderEvent):
@@ -125,18 +117,23 @@ def plan_batch(
             continue  # a replay: already applied (or rejected) once
         seen.add(event.event_id)
         if isinstance(event, OrderEvent):
-            reason = _apply_order(plan, event, order_status)
+            rejected = _apply_order(plan, event, order_status)
         else:
-            reason = _apply_inventory(plan, event, stock_levels)
-        plan.outcomes.append(Outcome(incoming, event_type_of(event), reason is None, reason))
+            rejected = _apply_inventory(plan, event, stock_levels)
+        if rejected is None:
+            plan.outcomes.append(Outcome(incoming, event_type_of(event), True, None))
+        else:
+            plan.outcomes.append(
+                Outcome(incoming, event_type_of(event), False, rejected.reason, rejected.code)
+            )
     return plan
 
 
-def _apply_order(plan: Plan, event: OrderEvent, before: Mapping[UUID, OrderRow]) -> str | None:
+def _apply_order(plan: Plan, event: OrderEvent, before: Mapping[UUID, OrderRow]) -> Rejection | None:
     current = plan.orders.get(event.order_id) or before.get(event.order_id)
     if event.event_type is OrderEventType.PLACED:
         if current is not None:
-            return f"order already exists (status {current.status})"
+            return Rejection("order_exists", f"order already exists (status {current.status})")
         plan.orders[event.order_id] = OrderRow(
             event.order_id,
             event.customer_id,
@@ -153,14 +150,14 @@ def _apply_order(plan: Plan, event: OrderEvent, before: Mapping[UUID, OrderRow])
             plan.items.append((event.order_id, line, item.sku, item.quantity, item.unit_price_minor))
         return None
     if current is None:
-        return "unknown order"
+        return Rejection("unknown_order", "unknown order")
     if event.event_type is OrderEventType.PAID:
         if current.status != "placed":
-            return f"paid after {current.status}"
+            return Rejection("invalid_transition", f"paid after {current.status}")
         new_status = "paid"
     else:
         if current.status == "cancelled":
-            return "already cancelled"
+            return Rejection("invalid_transition", "already cancelled")
         new_status = "cancelled"
     plan.orders[event.order_id] = OrderRow(
         current.order_id,
@@ -184,17 +181,21 @@ _SIGN = {
 }
 
 
-def _apply_inventory(plan: Plan, event: InventoryEvent, before: Mapping[StockKey, int]) -> str | None:
+def _apply_inventory(plan: Plan, event: InventoryEvent, before: Mapping[StockKey, int]) -> Rejection | None:
     key = (event.sku, event.warehouse)
     current = plan.stock[key][0] if key in plan.stock else before.get(key, 0)
     delta = _SIGN[event.kind] * event.quantity
     if current + delta < 0:
         if event.kind is AdjustmentKind.RESERVATION:
-            reason = f"insufficient stock: {current} available, {event.quantity} requested"
+            rejection = Rejection(
+                "insufficient_stock", f"insufficient stock: {current} available, {event.quantity} requested"
+            )
         else:
-            reason = f"correction by {delta} would make stock negative ({current} available)"
-        plan.ledger.append(LedgerRow(event, False, reason, None))
-        return reason
+            rejection = Rejection(
+                "negative_stock", f"correction by {delta} would make stock negative ({current} available)"
+            )
+        plan.ledger.append(LedgerRow(event, False, rejection.reason, None))
+        return rejection
     plan.stock[key] = (current + delta, event.event_id)
     plan.ledger.append(LedgerRow(event, True, None, current + delta))
     return None

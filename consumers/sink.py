@@ -25,7 +25,7 @@ from uuid import UUID
 
 import psycopg
 
-from consumers.decide import Incoming, OrderRow, Plan, plan_batch, reason_code
+from consumers.decide import Incoming, OrderRow, Plan, plan_batch
 from floodwall.errors import FloodwallError
 from producers.events import InventoryEvent
 
@@ -87,9 +87,10 @@ class PostgresSink:
 
     def landed(self, spans: Sequence[Span]) -> bool:
         """After a failed COMMIT: did the batch land anyway? (Its spans' ends are stored.)"""
-        for span in spans:
-            stored = self.stored_offsets(span.topic, [span.partition]).get(span.partition)
-            if stored != span.end:
+        for topic in {span.topic for span in spans}:
+            mine = [span for span in spans if span.topic == topic]
+            stored = self.stored_offsets(topic, [span.partition for span in mine])
+            if any(stored.get(span.partition) != span.end for span in mine):
                 return False
         return True
 
@@ -108,7 +109,7 @@ class PostgresSink:
             self._write(conn, plan)
         duplicates = len(batch) - len(plan.outcomes)
         rows = len(plan.outcomes) + len(plan.orders) + len(plan.items) + len(plan.ledger) + len(plan.stock)
-        rejections = Counter(reason_code(o.reason or "") for o in plan.outcomes if not o.applied)
+        rejections = Counter(o.code or "other" for o in plan.outcomes if not o.applied)
         return ApplyResult(
             plan.applied, plan.rejected, duplicates, time.perf_counter() - started, rows, dict(rejections)
         )

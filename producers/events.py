@@ -81,7 +81,7 @@ class OrderEvent:
     ) -> OrderEvent:
         """A new order; ``amount_minor`` is the order total, computed from the items."""
         lines = tuple(items)
-        total = sum(i.quantity * i.unit_price_minor for i in lines if _is_int(i.quantity, i.unit_price_minor))
+        total = order_total(lines)
         return cls(
             event_type=OrderEventType.PLACED,
             order_id=order_id,
@@ -242,5 +242,11 @@ def _identity(event_id: UUID | None, occurred_at: datetime | None) -> dict[str, 
     return ident
 
 
-def _is_int(*values: object) -> bool:
+def is_int(*values: object) -> bool:
+    """True when every value is a real int (a bool is not a quantity, a float is not money)."""
     return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+
+
+def order_total(items: Iterable[OrderItem]) -> int:
+    """Sum of quantity x unit price over the items whose numbers are ints (validation reports the rest)."""
+    return sum(i.quantity * i.unit_price_minor for i in items if is_int(i.quantity, i.unit_price_minor))

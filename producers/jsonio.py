@@ -29,6 +29,7 @@ from producers.events import (
     OrderEvent,
     OrderEventType,
     OrderItem,
+    order_total,
     utc_now,
 )
 from producers.validation import EventValidationError, FieldProblem, validate
@@ -71,9 +72,7 @@ def event_from_json(obj: Any) -> Event:
         event_type = OrderEventType(name)
         amount = obj.get("amount_minor")
         if event_type is OrderEventType.PLACED and amount is None:
-            amount = sum(
-                i.quantity * i.unit_price_minor for i in items if _ints(i.quantity, i.unit_price_minor)
-            )
+            amount = order_total(items)
         event = OrderEvent(
             event_type=event_type,
             order_id=_uuid(found, obj, "order_id", None),
@@ -159,7 +158,3 @@ def _items(found: list[FieldProblem], raw: Any) -> tuple[OrderItem, ...]:
 def _raw(obj: dict[str, Any], name: str) -> Any:
     """A field as the JSON had it (possibly missing or of the wrong type): validate() reports it."""
     return obj.get(name)
-
-
-def _ints(*values: object) -> bool:
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)

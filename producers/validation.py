@@ -13,7 +13,7 @@ from uuid import UUID
 
 from floodwall.errors import FloodwallError
 from producers.currencies import ISO_4217
-from producers.events import AdjustmentKind, Event, InventoryEvent, OrderEvent, OrderEventType
+from producers.events import AdjustmentKind, Event, InventoryEvent, OrderEvent, OrderEventType, is_int
 
 MAX_ITEMS = 500
 MAX_QUANTITY = 1_000_000
@@ -92,7 +92,7 @@ def _items(out: list[FieldProblem], e: OrderEvent) -> None:
         price_ok = _money(out, f"{path}.unit_price_minor", price)  # checked even when the quantity is bad
         if quantity_ok and price_ok:
             total += quantity * price  # type: ignore[operator]
-    if e.event_type == OrderEventType.PLACED and _is_int(e.amount_minor) and e.amount_minor != total:
+    if e.event_type == OrderEventType.PLACED and is_int(e.amount_minor) and e.amount_minor != total:
         out.append(
             FieldProblem("amount_minor", f"must equal the sum of the items ({total}), got {e.amount_minor}")
         )
@@ -135,12 +135,8 @@ def _text(out: list[FieldProblem], path: str, value: object, limit: int) -> None
         out.append(FieldProblem(path, f"must be non-empty text of at most {limit} characters, got {value!r}"))
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _int_in(out: list[FieldProblem], path: str, value: object, low: int, high: int) -> bool:
-    if not _is_int(value):
+    if not is_int(value):
         out.append(FieldProblem(path, f"must be an integer, got {type(value).__name__} {value!r}"))
         return False
     if not low <= value <= high:  # type: ignore[operator]
