@@ -17,18 +17,17 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
-import psycopg
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from prometheus_client import CollectorRegistry
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_delay, wait_exponential_jitter
 
 from consumers.config import ConsumerSettings
+from consumers.dbretry import Abandoned, first_line, retry_transient
 from consumers.decide import Incoming
 from consumers.dlq import DeadLetter, DeadLetterQueue
 from consumers.metrics import ConsumerMetrics
 from consumers.ratelimit import AdaptiveThrottle, TokenBucket, partition_share
 from consumers.records import RecordError, event_from_record
-from consumers.sink import ApplyResult, Fenced, PostgresSink, Span
+from consumers.sink import ApplyResult, Fenced, Poisoned, PostgresSink, Span
 from floodwall.httpserve import ServiceHttp
 from floodwall.promtargets import register_target
 from producers.validation import problems
@@ -39,17 +38,6 @@ log = logging.getLogger(__name__)
 
 TopicPart = tuple[str, int]
 T = TypeVar("T")
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Database errors worth retrying: connection lost, a demoted (read-only) primary, conflicts."""
-    transient = (
-        psycopg.OperationalError,
-        psycopg.errors.ReadOnlySqlTransaction,
-        psycopg.errors.SerializationFailure,
-        psycopg.errors.DeadlockDetected,
-    )
-    return isinstance(exc, transient)
 
 
 @dataclass
@@ -71,6 +59,8 @@ class _Batch:
     spans: dict[TopicPart, list[int]] = field(default_factory=dict)  # (topic, partition) -> [first, end]
     events: list[Incoming] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
+    raw: dict[tuple[str, int, int], Message] = field(default_factory=dict)  # valid events' messages
+    refused: list[DeadLetter] = field(default_factory=list)  # valid events the database refused
 
 
 class SinkConsumer:
@@ -146,6 +136,9 @@ class SinkConsumer:
                 if time.monotonic() - last_report > 10:
                     self._report()
                     last_report = time.monotonic()
+        except Abandoned as exc:
+            # Nothing of the batch was committed: the partitions' next owner re-reads it from Postgres.
+            log.warning("%s; the batch is left to the next owner of its partitions", exc)
         finally:
             self._report()
             unregister()
@@ -272,7 +265,7 @@ class SinkConsumer:
         self._dlq.send(batch.letters)  # before the DB commit: a dead letter is never dropped
         spans = [Span(t, p, first, end) for (t, p), (first, end) in batch.spans.items()]
         try:
-            result = self._apply(spans, batch.events)
+            result = self._apply(spans, batch)
         except Fenced as exc:
             self.totals.fenced += 1
             self.metrics.fenced.inc()
@@ -289,7 +282,7 @@ class SinkConsumer:
         t.batches += 1
         t.applied, t.rejected = t.applied + result.applied, t.rejected + result.rejected
         t.duplicates += result.duplicates
-        t.dead_letters += len(batch.letters)
+        t.dead_letters += len(batch.letters) + len(batch.refused)
         self._observe(messages, batch, result)
         return result
 
@@ -301,7 +294,7 @@ class SinkConsumer:
         for code, n in result.rejections.items():
             m.rejected.labels(code).inc(n)
         m.duplicates.inc(result.duplicates)
-        for letter in batch.letters:
+        for letter in batch.letters + batch.refused:
             m.dead_letters.labels(letter.error_class).inc()
         m.batch_events.observe(len(batch.events))
         m.commit_seconds.observe(result.seconds)
@@ -348,9 +341,23 @@ class SinkConsumer:
             )
             return
         batch.events.append(Incoming(event, topic, partition, offset))
+        batch.raw[(topic, partition, offset)] = msg
 
-    def _apply(self, spans: list[Span], events: list[Incoming]) -> ApplyResult:
+    def _apply(self, spans: list[Span], batch: _Batch) -> ApplyResult:
         attempted = False
+
+        def dead_letter(refused: list[Poisoned]) -> None:
+            """Inside the transaction, before COMMIT: the refused events reach the DLQ or nothing commits."""
+            letters = []
+            for p in refused:
+                i = p.incoming
+                msg = batch.raw[(i.topic, i.partition, i.offset)]
+                log.warning("%s[%d]@%d refused by the database: %s", i.topic, i.partition, i.offset,
+                            p.message)  # fmt: skip
+                letters.append(DeadLetter(i.topic, i.partition, i.offset, msg.key(), msg.value() or b"",
+                                          p.error_class, p.message))  # fmt: skip
+            self._dlq.send(letters)
+            batch.refused = letters
 
         def attempt() -> ApplyResult | None:
             nonlocal attempted
@@ -358,39 +365,32 @@ class SinkConsumer:
             if attempted and self._sink.landed(spans):
                 return None
             attempted = True
-            return self._sink.apply(spans, events)
+            batch.refused = []
+            return self._sink.apply(spans, batch.events, dead_letter)
 
         result = self._with_db_retry(attempt)
         return result if result is not None else ApplyResult(0, 0, 0, 0.0)
 
     def _with_db_retry(self, work: Callable[[], T]) -> T:
-        """Run ``work``, retrying transient database errors with jittered exponential backoff for up to
-        ``db_retry_max_s`` (a Patroni failover takes ~10 s). Meanwhile the partitions are paused, so the
-        client stops fetching; no poll() is needed to stay in the group (librdkafka heartbeats on its own
-        thread, and the bound is below max.poll.interval.ms). Raises the last error when it gives up."""
+        """Run ``work``, retrying transient database errors for up to ``db_retry_max_s`` (a Patroni failover
+        takes ~10 s) or until :meth:`stop` (then :class:`Abandoned`). Meanwhile the partitions are paused,
+        so the client stops fetching; no poll() is needed to stay in the group (librdkafka heartbeats on its
+        own thread, and the bound is below max.poll.interval.ms)."""
         paused: list[TopicPartition] = []
 
-        def before_sleep(state: RetryCallState) -> None:
+        def before_retry(error: BaseException | None) -> None:
             self._db_failing = True
             self._sink.close()  # the connection is broken or points at a demoted node: start afresh
             self._throttle.observe(None, failed=True)
             if not paused:
                 paused.extend(self._consumer.assignment())
                 self._consumer.pause(paused)
-            error = state.outcome.exception() if state.outcome else None
-            log.warning(
-                "database unavailable (%s); retrying", str(error).strip().splitlines()[0] if error else "?"
-            )
+            log.warning("database unavailable (%s); retrying", first_line(error))
 
-        retrying = Retrying(
-            retry=retry_if_exception(is_transient),
-            wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
-            stop=stop_after_delay(self.settings.db_retry_max_s),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
         try:
-            result = retrying(work)
+            result = retry_transient(
+                work, max_s=self.settings.db_retry_max_s, stopping=self._stopping, before_retry=before_retry
+            )
             self._db_failing = False
             return result
         finally:

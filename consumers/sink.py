@@ -11,6 +11,12 @@ Order inside the transaction, and why:
 4. **Write** with COPY and set-based statements: processed events, new orders and items, status
    changes, the inventory ledger, final stock levels.
 
+An event that passes validation but breaks a database rule (a CHECK or value range the SDK does not
+know about) fails the whole write. The batch is then re-applied inside the same transaction by
+bisection under savepoints: halves that write cleanly stay, a single event that still fails is
+*poisoned* — left out, handed to ``before_commit`` (which sends it to the dead-letter topic) and skipped
+by the stored offsets. Its batch-mates land; the common path pays for one savepoint.
+
 A failed COMMIT may still have landed (a failover between the commit and its acknowledgement): callers
 ask :meth:`PostgresSink.landed` before retrying, never re-apply blindly.
 """
@@ -19,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -30,6 +36,10 @@ from floodwall.errors import FloodwallError
 from producers.events import InventoryEvent
 
 Conn = psycopg.Connection[tuple[object, ...]]
+
+
+# Errors caused by the data of an event, not by the database's state: retrying cannot help.
+DATA_ERRORS = (psycopg.errors.DataError, psycopg.errors.IntegrityError)
 
 
 class Fenced(FloodwallError):
@@ -46,6 +56,15 @@ class Span:
     end: int
 
 
+@dataclass(frozen=True, slots=True)
+class Poisoned:
+    """A valid event the database refused: ``error_class`` is the SQLSTATE's class name."""
+
+    incoming: Incoming
+    error_class: str
+    message: str
+
+
 @dataclass(frozen=True)
 class ApplyResult:
     applied: int
@@ -54,6 +73,7 @@ class ApplyResult:
     seconds: float
     rows: int = 0  # rows written, for the write budget
     rejections: dict[str, int] = field(default_factory=dict)  # reason code -> count
+    poisoned: int = 0  # events the database refused (sent to the dead-letter topic)
 
 
 class PostgresSink:
@@ -94,25 +114,68 @@ class PostgresSink:
                 return False
         return True
 
-    def apply(self, spans: Sequence[Span], batch: Sequence[Incoming]) -> ApplyResult:
+    def apply(
+        self,
+        spans: Sequence[Span],
+        batch: Sequence[Incoming],
+        before_commit: Callable[[list[Poisoned]], None] | None = None,
+    ) -> ApplyResult:
         """Apply ``batch`` (valid events of ``spans``, in offset order per partition) exactly once.
 
+        Events the database refuses are left out and passed to ``before_commit`` (called inside the
+        transaction, before COMMIT, only when there are any): if it raises, nothing is applied.
         Raises Fenced when a partition's stored offset is not the batch's first offset (nothing applied),
         and psycopg errors on database failure (then nothing or everything applied: see ``landed``).
         """
         started = time.perf_counter()
         conn = self.connection()
+        plans: list[Plan] = []
+        poisoned: list[Poisoned] = []
         with conn.transaction():
             for span in spans:
                 self._fence(conn, span)
-            plan = plan_batch(batch, *self._read_state(conn, batch))
-            self._write(conn, plan)
-        duplicates = len(batch) - len(plan.outcomes)
-        rows = len(plan.outcomes) + len(plan.orders) + len(plan.items) + len(plan.ledger) + len(plan.stock)
-        rejections = Counter(o.code or "other" for o in plan.outcomes if not o.applied)
-        return ApplyResult(
-            plan.applied, plan.rejected, duplicates, time.perf_counter() - started, rows, dict(rejections)
+            self._apply_isolating(conn, list(batch), plans, poisoned)
+            if poisoned and before_commit is not None:
+                before_commit(poisoned)
+        outcomes = [o for plan in plans for o in plan.outcomes]
+        applied = sum(o.applied for o in outcomes)
+        rows = sum(
+            len(p.outcomes) + len(p.orders) + len(p.items) + len(p.ledger) + len(p.stock) for p in plans
         )
+        return ApplyResult(
+            applied=applied,
+            rejected=len(outcomes) - applied,
+            duplicates=len(batch) - len(outcomes) - len(poisoned),
+            seconds=time.perf_counter() - started,
+            rows=rows,
+            rejections=dict(Counter(o.code or "other" for o in outcomes if not o.applied)),
+            poisoned=len(poisoned),
+        )
+
+    def _apply_isolating(
+        self, conn: Conn, chunk: list[Incoming], plans: list[Plan], poisoned: list[Poisoned]
+    ) -> None:
+        """Write ``chunk`` under a savepoint; if the database refuses it, bisect to find the culprits.
+
+        Halves are applied in order, each reading the state its predecessors wrote, so the outcome is the
+        one the batch would have had without the poisoned events. Cost: one savepoint when all is well,
+        O(poisoned x log(batch)) re-plans otherwise.
+        """
+        if not chunk:
+            return
+        try:
+            with conn.transaction():
+                plan = plan_batch(chunk, *self._read_state(conn, chunk))
+                self._write(conn, plan)
+            plans.append(plan)
+        except DATA_ERRORS as exc:
+            if len(chunk) == 1:
+                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                poisoned.append(Poisoned(chunk[0], type(exc).__name__, message))
+                return
+            middle = len(chunk) // 2
+            self._apply_isolating(conn, chunk[:middle], plans, poisoned)
+            self._apply_isolating(conn, chunk[middle:], plans, poisoned)
 
     def _fence(self, conn: Conn, span: Span) -> None:
         moved = conn.execute(

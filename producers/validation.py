@@ -133,6 +133,8 @@ def _uuid(out: list[FieldProblem], path: str, value: object) -> None:
 def _text(out: list[FieldProblem], path: str, value: object, limit: int) -> None:
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         out.append(FieldProblem(path, f"must be non-empty text of at most {limit} characters, got {value!r}"))
+    elif "\x00" in value:  # PostgreSQL text cannot hold NUL: the sink could never store it
+        out.append(FieldProblem(path, f"must not contain NUL characters, got {value!r}"))
 
 
 def _int_in(out: list[FieldProblem], path: str, value: object, low: int, high: int) -> bool:

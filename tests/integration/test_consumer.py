@@ -142,6 +142,65 @@ def test_events_land_exactly_once_with_oversell_rejected_and_poison_in_the_dlq(
     assert any("quantity" in h["floodwall.error.message"] for h in letters)
 
 
+def test_events_the_database_refuses_go_to_the_dlq_and_their_batch_mates_land(
+    stack: RunningStack, tmp_path: Path
+) -> None:
+    """A valid event can still break a rule only the database knows (here a CHECK a DBA added): it must
+    reach the DLQ with the database's reason, and the rest of its batch must land."""
+    layout = Layout(stack.settings)
+    bootstrap, dsn = layout.bootstrap_servers, layout.write_dsn()
+    suffix = uuid.uuid4().hex[:8]
+    topics = [f"r-orders-{suffix}", f"r-inventory-{suffix}", f"r-dlq-{suffix}"]
+    ensure_topics(bootstrap, topics, 3)
+    embargoed, constraint = f"embargoed-{suffix}", f"test_embargo_{suffix}"
+    orders = [OrderEvent.placed(order_id=uuid.uuid4(), customer_id="c", currency="EUR",
+                                region=embargoed if n % 50 == 7 else "eu",
+                                items=[OrderItem(sku="S", quantity=1, unit_price_minor=100)])
+              for n in range(300)]  # fmt: skip
+    refused = [e for e in orders if e.region == embargoed]
+    landed = [str(e.event_id) for e in orders if e.region != embargoed]
+    producer_settings = load_settings(ProducerSettings, {
+        "bootstrap_servers": bootstrap, "orders_topic": topics[0], "inventory_topic": topics[1],
+        "spool_dir": tmp_path / "spool"})  # fmt: skip
+    with EventProducer(producer_settings, metrics=ProducerMetrics.on(CollectorRegistry())) as producer:
+        for event in orders:
+            producer.emit(event)
+        assert producer.flush(30) == 0
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"ALTER TABLE orders ADD CONSTRAINT {constraint} CHECK (region <> '{embargoed}') "
+                     "NOT VALID".encode())  # fmt: skip
+    settings = load_settings(ConsumerSettings, {
+        "bootstrap_servers": bootstrap, "group_id": f"r-{suffix}", "orders_topic": topics[0],
+        "inventory_topic": topics[1], "dlq_topic": topics[2], "batch_max_events": 100,
+        "metrics_port": 0})  # fmt: skip
+    consumer = SinkConsumer(settings, dsn)
+    worker = threading.Thread(target=consumer.run, daemon=True)
+    worker.start()
+    try:
+        deadline = time.monotonic() + 90
+        while count(dsn, PROCESSED, landed) < len(landed):
+            assert time.monotonic() < deadline and worker.is_alive(), "the batch-mates did not land"
+            time.sleep(0.5)
+        metrics = http_get(f"http://127.0.0.1:{consumer.http_port}/metrics")[1].decode()
+    finally:
+        consumer.stop()
+        worker.join(timeout=30)
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"ALTER TABLE orders DROP CONSTRAINT {constraint}".encode())
+
+    assert count(dsn, PROCESSED, [str(e.event_id) for e in refused]) == 0
+    assert count(dsn, "SELECT count(*) FROM orders WHERE region = %s", embargoed) == 0
+    assert consumer.totals.dead_letters == len(refused) == 6
+    assert (
+        f'floodwall_consumer_dead_letters_total{{error_class="CheckViolation"}} {len(refused)}.0' in metrics
+    )
+    letters = dead_letters(bootstrap, topics[2], expect=len(refused))
+    assert {h["floodwall.error.class"] for h in letters} == {"CheckViolation"}
+    assert all(constraint in h["floodwall.error.message"] for h in letters)
+    assert all(h["floodwall.source.topic"] == topics[0] for h in letters)
+
+
 def test_consume_command_stops_gracefully_on_sigterm(stack: RunningStack) -> None:
     import signal
     import subprocess

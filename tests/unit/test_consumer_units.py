@@ -1,14 +1,16 @@
-"""Consumer pieces without I/O: record → event conversion, which database errors are retried."""
+"""Consumer pieces without I/O: record → event conversion, which database errors are retried and how."""
 
 from __future__ import annotations
 
+import threading
+import time
 from datetime import UTC, datetime
 from uuid import uuid4
 
 import psycopg
 import pytest
 
-from consumers.loop import is_transient
+from consumers.dbretry import Abandoned, is_transient, retry_transient
 from consumers.records import RecordError, event_from_record
 from producers.events import InventoryEvent, OrderEvent, OrderItem
 
@@ -43,3 +45,46 @@ def test_transient_database_errors() -> None:
     assert is_transient(psycopg.errors.SerializationFailure())
     assert not is_transient(psycopg.errors.UniqueViolation())
     assert not is_transient(ValueError())
+
+
+def test_transient_errors_are_retried_until_the_work_succeeds() -> None:
+    calls: list[int] = []
+    retried: list[str] = []
+
+    def work() -> str:
+        calls.append(1)
+        if len(calls) < 3:
+            raise psycopg.OperationalError("server closed the connection")
+        return "done"
+
+    result = retry_transient(
+        work, max_s=30, stopping=threading.Event(), before_retry=lambda e: retried.append(str(e))
+    )
+    assert result == "done" and len(calls) == 3
+    assert retried == ["server closed the connection"] * 2
+
+
+def test_other_errors_are_not_retried() -> None:
+    calls: list[int] = []
+
+    def work() -> None:
+        calls.append(1)
+        raise psycopg.errors.CheckViolation("bad row")
+
+    with pytest.raises(psycopg.errors.CheckViolation):
+        retry_transient(work, max_s=30, stopping=threading.Event(), before_retry=lambda e: None)
+    assert len(calls) == 1
+
+
+def test_a_shutdown_request_cuts_the_retrying_short() -> None:
+    stopping = threading.Event()
+
+    def work() -> None:
+        raise psycopg.OperationalError("connection refused")
+
+    threading.Timer(0.5, stopping.set).start()
+    started = time.monotonic()
+    with pytest.raises(Abandoned, match="connection refused"):
+        retry_transient(work, max_s=120, stopping=stopping, before_retry=lambda e: None)
+    # Without the cut the retries would go on for max_s (120 s).
+    assert time.monotonic() - started < 10

@@ -142,3 +142,7 @@ def test_records_match_the_schema_fields() -> None:
     assert record["reason"] is None
     inv = InventoryEvent.reservation(sku="S", warehouse="w", quantity=2, order_id=ORDER_ID).to_record()
     assert inv["kind"] == "reservation" and inv["order_id"] == str(ORDER_ID)
+
+
+def test_text_postgres_cannot_store_is_refused_at_the_source() -> None:
+    assert paths(InventoryEvent.restock(sku="S\x00", warehouse="w\x00", quantity=1)) == ["sku", "warehouse"]

@@ -1,0 +1,78 @@
+"""Retrying database work through a failover — bounded in time, and cut short by a shutdown request."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+import psycopg
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_delay,
+    stop_when_event_set,
+    wait_exponential_jitter,
+)
+
+from floodwall.errors import FloodwallError
+
+T = TypeVar("T")
+
+
+class Abandoned(FloodwallError):
+    """Shutdown was requested while the database was failing: the work was not done (nothing applied)."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Database errors worth retrying: connection lost, a demoted (read-only) primary, conflicts."""
+    transient = (
+        psycopg.OperationalError,
+        psycopg.errors.ReadOnlySqlTransaction,
+        psycopg.errors.SerializationFailure,
+        psycopg.errors.DeadlockDetected,
+    )
+    return isinstance(exc, transient)
+
+
+def first_line(error: BaseException | None) -> str:
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def retry_transient(
+    work: Callable[[], T],
+    *,
+    max_s: float,
+    stopping: threading.Event,
+    before_retry: Callable[[BaseException | None], None],
+) -> T:
+    """Run ``work``; retry transient database errors with jittered exponential backoff for up to ``max_s``.
+
+    ``before_retry`` runs before each wait (to pause partitions, drop the broken connection, log). Setting
+    ``stopping`` ends the wait at once and stops retrying, so a SIGTERM during a failover is served in
+    well under a second instead of after ``max_s``. Raises :class:`Abandoned` in that case, or the last
+    error when the time is up or the error is not transient.
+    """
+
+    def before_sleep(state: RetryCallState) -> None:
+        before_retry(state.outcome.exception() if state.outcome else None)
+
+    def sleep(seconds: float) -> None:
+        stopping.wait(seconds)  # an interruptible sleep: a shutdown request wakes it
+
+    retrying = Retrying(
+        retry=retry_if_exception(is_transient),
+        wait=wait_exponential_jitter(multiplier=0.2, max=5.0),
+        stop=stop_after_delay(max_s) | stop_when_event_set(stopping),
+        sleep=sleep,
+        before_sleep=before_sleep,
+        reraise=True,
+    )
+    try:
+        return retrying(work)
+    except Exception as exc:
+        if stopping.is_set() and is_transient(exc):
+            raise Abandoned(f"shutting down while the database is unavailable ({first_line(exc)})") from exc
+        raise
