@@ -227,13 +227,11 @@ class PostgresSink:
 
     def _write(self, conn: Conn, plan: Plan) -> None:
         with conn.cursor() as cur:
-            _copy(cur, "processed_events (event_id, event_type, outcome, reason, source_topic, "
-                  "source_partition, source_offset, occurred_at)",
+            _copy(cur, _PROCESSED,
                   [(o.incoming.event.event_id, o.event_type, "applied" if o.applied else "rejected", o.reason,
                     o.incoming.topic, o.incoming.partition, o.incoming.offset, o.incoming.event.occurred_at)
                    for o in plan.outcomes])  # fmt: skip
-            _copy(cur, "orders (order_id, customer_id, region, status, currency, total_minor, placed_at, "
-                  "updated_at, last_event_id)",
+            _copy(cur, _ORDERS,
                   [tuple(o.__getattribute__(f) for f in OrderRow.__slots__)
                    for oid, o in plan.orders.items() if oid in plan.new_order_ids])  # fmt: skip
             changed = [o for oid, o in plan.orders.items() if oid not in plan.new_order_ids]
@@ -245,9 +243,12 @@ class PostgresSink:
                     ([o.order_id for o in changed], [o.status for o in changed],
                      [o.updated_at for o in changed], [o.last_event_id for o in changed]),
                 )  # fmt: skip
-            _copy(cur, "order_items (order_id, line_no, sku, quantity, unit_price_minor)", plan.items)
-            _copy(cur, "inventory_ledger (event_id, sku, warehouse, kind, quantity_delta, order_id, outcome, "
-                  "reason, available_after, occurred_at)",
+            _copy(
+                cur,
+                _ITEMS,
+                plan.items,
+            )
+            _copy(cur, _LEDGER,
                   [(r.event.event_id, r.event.sku, r.event.warehouse, r.event.kind.value,
                     -r.event.quantity if r.event.kind.value == "reservation" else r.event.quantity,
                     r.event.order_id, "applied" if r.applied else "rejected", r.reason, r.available_after,
@@ -264,9 +265,38 @@ class PostgresSink:
                 )  # fmt: skip
 
 
-def _copy(cur: psycopg.Cursor[tuple[object, ...]], target: str, rows: Sequence[Sequence[object]]) -> None:
+# Binary COPY: the server takes uuid, integers and timestamps as they are instead of parsing text, which
+# costs it less CPU on a machine it shares with the consumers. char(3) receives text's binary form.
+_PROCESSED = (
+    "processed_events (event_id, event_type, outcome, reason, source_topic, source_partition, source_offset, "
+    "occurred_at)",
+    ("uuid", "text", "text", "text", "text", "int4", "int8", "timestamptz"),
+)
+_ORDERS = (
+    "orders (order_id, customer_id, region, status, currency, total_minor, placed_at, updated_at, "
+    "last_event_id)",
+    ("uuid", "text", "text", "text", "text", "int8", "timestamptz", "timestamptz", "uuid"),
+)
+_ITEMS = (
+    "order_items (order_id, line_no, sku, quantity, unit_price_minor)",
+    ("uuid", "int2", "text", "int4", "int8"),
+)
+_LEDGER = (
+    "inventory_ledger (event_id, sku, warehouse, kind, quantity_delta, order_id, outcome, reason, "
+    "available_after, occurred_at)",
+    ("uuid", "text", "text", "text", "int8", "uuid", "text", "text", "int8", "timestamptz"),
+)
+
+
+def _copy(
+    cur: psycopg.Cursor[tuple[object, ...]],
+    target: tuple[str, Sequence[str]],
+    rows: Sequence[Sequence[object]],
+) -> None:
     if not rows:
         return
-    with cur.copy(f"COPY {target} FROM STDIN".encode()) as copy:
+    columns, types = target
+    with cur.copy(f"COPY {columns} FROM STDIN (FORMAT BINARY)".encode()) as copy:
+        copy.set_types(list(types))
         for row in rows:
             copy.write_row(row)

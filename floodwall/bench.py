@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from consumers import bench as sink_bench
 from producers import bench as sdk_bench
 
 
@@ -11,3 +12,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     bench = commands.add_parser("bench", help="run a benchmark and print its figures as JSON")
     sub = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK", required=True)
     sdk_bench.register(sub)
+    sink_bench.register(sub)

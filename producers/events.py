@@ -244,7 +244,12 @@ def _identity(event_id: UUID | None, occurred_at: datetime | None) -> dict[str, 
 
 def is_int(*values: object) -> bool:
     """True when every value is a real int (a bool is not a quantity, a float is not money)."""
-    return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
+    # ``type(v) is int`` is the exact test (bool and other int subclasses fail it) and, in a loop, about
+    # four times cheaper than all(isinstance(...)): the sink validates every consumed event with it.
+    for v in values:  # noqa: SIM110 (the generator is what this avoids)
+        if type(v) is not int:
+            return False
+    return True
 
 
 def order_total(items: Iterable[OrderItem]) -> int:

@@ -122,3 +122,29 @@ def test_a_zombie_is_fenced_and_applies_nothing(dsn: str, group: str) -> None:
     finally:
         owner.close()
         zombie.close()
+
+
+def test_bench_sink_prints_its_figures_and_leaves_nothing_behind(stack: RunningStack) -> None:
+    import json
+
+    from tests.helpers import floodwall
+
+    layout = Layout(stack.settings)
+    done = floodwall("bench", "sink", "--events", "3000", "--consumers", "1", "--partitions", "2",
+                     "--state-dir", str(stack.settings.state_dir), "--bootstrap-servers",
+                     layout.bootstrap_servers, "--database-url", layout.write_dsn(), timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["events"] == 3000
+    assert (
+        figures["apply_events_per_s"] > 0 and figures["raw_copy_rows_per_s"] > figures["apply_events_per_s"]
+    )
+    assert figures["ratio"] == pytest.approx(
+        figures["apply_events_per_s"] / figures["raw_copy_rows_per_s"], 0.01
+    )
+    assert 0 < figures["commit_p50_s"] <= figures["commit_p99_s"]
+    with psycopg.connect(layout.write_dsn()) as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'floodwall_bench_%'"
+        ).fetchone()
+    assert left == (0,), "the bench schema was not dropped"
