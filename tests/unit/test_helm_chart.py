@@ -527,3 +527,25 @@ def test_notes_render_the_next_steps(chart: helm.Chart) -> None:
         "floodwall/templates/NOTES.txt"
     ]
     assert f"helm test {RELEASE} -n {NAMESPACE}" in notes and CONSUMERS in notes
+
+
+def schema_leaves(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
+    props = node.get("properties")
+    if props and node.get("additionalProperties") is False:
+        for key, sub in props.items():
+            yield from schema_leaves(sub, f"{path}.{key}" if path else key)
+    else:
+        yield path, node
+
+
+def test_every_value_is_described_and_documented(chart: helm.Chart) -> None:
+    schema = chart.schema
+    assert schema is not None
+    readme = (CHART / "README.md").read_text()
+    for path, node in schema_leaves(schema):
+        if path == "global" or path.startswith("consumers.settings."):
+            continue
+        assert node.get("description"), f"{path} has no description in values.schema.json"
+        assert f"`{path}`" in readme, f"{path} is not in helm/floodwall/README.md"
+    for key in schema["properties"]["consumers"]["properties"]["settings"]["properties"]:
+        assert f"`{key}`" in readme, key
