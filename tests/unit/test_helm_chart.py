@@ -1,16 +1,11 @@
-"""The Helm chart, rendered and linted by the real Helm engine (helm-python-sdk: Helm's Go SDK, no binary).
-
-Checks what the issue asks of the manifests: lint-clean under several values files, bad values rejected
-with a message naming the value, every container locked down, a Role that can only scale the consumers,
-probes on the port the app really listens on, and pod settings the CLI really reads (loaded through
-Floodwall's own settings classes).
-"""
+"""The Helm chart, rendered and linted by the real Helm engine (helm-python-sdk: Helm's Go SDK, no binary):
+lint-clean under several values files, bad values rejected with a message naming the value, every
+container locked down, a Role that can only scale the consumers, probes on the port the app really
+listens on, and every value described and documented."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,105 +15,29 @@ import pytest
 import yaml
 
 from consumers.config import ConsumerSettings
-from floodwall.cli import build_parser
-from floodwall.db.config import DbSettings
-from floodwall.monitoring import alert_rules_text
-from floodwall.monitoring.export import chart_files
-from floodwall.settings import ENV_PREFIX, ServiceSettings, load_settings
-from floodwall.topics_cli import TopicsSettings
 from tests.unit import autoscaler_contract
-
-CHART = Path(__file__).resolve().parents[2] / "helm" / "floodwall"
-VALUES_FILES = sorted((CHART / "ci").glob("*-values.yaml"))
-RELEASE, NAMESPACE = "shop", "ingest"
-CONSUMERS = f"{RELEASE}-floodwall-consumers"
-AUTOSCALER = f"{RELEASE}-floodwall-autoscaler"
-DB_URL_PLACEHOLDER = "postgresql://floodwall@db-write:5432/floodwall"
-# Settings the chart sets itself for a consumer (the rest are consumers.settings in camelCase).
-CHART_SET_CONSUMER_FIELDS = {
-    "bootstrap_servers", "orders_topic", "inventory_topic", "dlq_topic", "group_id", "database_url",
-    "write_budget_rows_per_s", "metrics_host", "metrics_port", "state_dir",
-}  # fmt: skip
-
-Manifest = dict[str, Any]
+from tests.unit.helm_render import (
+    AUTOSCALER,
+    CHART,
+    CONSUMERS,
+    NAMESPACE,
+    RELEASE,
+    VALUES_FILES,
+    container_env,
+    find,
+    load_chart,
+    merged,
+    one,
+    pod_specs,
+    render,
+    settings_from_env,
+    values_file,
+)
 
 
 @pytest.fixture(scope="module")
 def chart() -> Iterator[helm.Chart]:
-    with helm.Chart.load(CHART) as loaded:
-        yield loaded
-
-
-def values_file(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load((CHART / "ci" / f"{name}-values.yaml").read_text())
-    return loaded
-
-
-def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in extra.items():
-        out[key] = (
-            merged(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-        )
-    return out
-
-
-def render(chart: helm.Chart, values: dict[str, Any]) -> list[Manifest]:
-    rendered = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
-    docs = []
-    for path, text in rendered.items():
-        if path.endswith("NOTES.txt"):
-            continue
-        docs += [d for d in yaml.safe_load_all(text) if d]
-    return docs
-
-
-def find(docs: list[Manifest], kind: str, name: str | None = None) -> list[Manifest]:
-    return [d for d in docs if d["kind"] == kind and (name is None or d["metadata"]["name"] == name)]
-
-
-def one(docs: list[Manifest], kind: str, name: str) -> Manifest:
-    found = find(docs, kind, name)
-    assert len(found) == 1, f"expected one {kind} {name}, found {len(found)}"
-    return found[0]
-
-
-def pod_specs(docs: list[Manifest]) -> list[tuple[str, Manifest]]:
-    specs = []
-    for d in docs:
-        if d["kind"] in {"Deployment", "Job"}:
-            specs.append((f"{d['kind']}/{d['metadata']['name']}", d["spec"]["template"]["spec"]))
-        elif d["kind"] == "Pod":
-            specs.append((f"Pod/{d['metadata']['name']}", d["spec"]))
-    return specs
-
-
-def container_env(docs: list[Manifest], spec: Manifest) -> dict[str, str]:
-    """A container's FLOODWALL_* environment: envFrom ConfigMaps, then env (a stand-in for the Secret)."""
-    (container,) = spec["containers"]
-    env: dict[str, str] = {}
-    for source in container.get("envFrom", []):
-        env.update(one(docs, "ConfigMap", source["configMapRef"]["name"])["data"])
-    for var in container.get("env", []):
-        if "value" in var:
-            env[var["name"]] = var["value"]
-        else:
-            ref = var["valueFrom"]["secretKeyRef"]
-            assert (ref["name"], ref["key"]) == ("floodwall-db", "database-url")
-            env[var["name"]] = DB_URL_PLACEHOLDER
-    return env
-
-
-def settings_from_env(
-    cls: type[ServiceSettings], env: dict[str, str], monkeypatch: pytest.MonkeyPatch
-) -> Any:
-    """Load ``cls`` exactly as the process in the pod would, from this environment only."""
-    with monkeypatch.context() as m:
-        for key in [k for k in os.environ if k.startswith(ENV_PREFIX)]:
-            m.delenv(key)
-        for key, value in env.items():
-            m.setenv(key, value)
-        return load_settings(cls)
+    yield from load_chart()
 
 
 # ---- lint and schema -------------------------------------------------------------------------------------
@@ -335,198 +254,6 @@ def test_pdb_covers_the_consumer_pods(chart: helm.Chart) -> None:
     pod_labels = one(docs, "Deployment", CONSUMERS)["spec"]["template"]["metadata"]["labels"]
     assert pdb["spec"]["maxUnavailable"] == 1
     assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
-
-
-# ---- every setting the CLI reads is provided --------------------------------------------------------------
-
-
-def test_consumer_pod_settings_are_real_and_complete(
-    chart: helm.Chart, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    values = values_file("no-autoscaler")
-    docs = render(chart, values)
-    env = container_env(docs, one(docs, "Deployment", CONSUMERS)["spec"]["template"]["spec"])
-    fields = set(ConsumerSettings.model_fields)
-    names = {k.removeprefix(ENV_PREFIX).lower() for k in env}
-    assert names <= fields, f"not ConsumerSettings fields: {names - fields}"
-    assert names >= CHART_SET_CONSUMER_FIELDS
-    s = settings_from_env(ConsumerSettings, env, monkeypatch)
-    assert s.bootstrap_servers == values["kafka"]["bootstrapServers"] and s.database_url == DB_URL_PLACEHOLDER
-    assert (s.group_id, s.orders_topic, s.inventory_topic, s.dlq_topic) == (
-        "floodwall-sink",
-        "orders",
-        "inventory",
-        "dlq",
-    )
-    for camel, value in values["consumers"]["settings"].items():
-        assert getattr(s, snake(camel)) == value
-
-
-def snake(camel: str) -> str:
-    return "".join("_" + c.lower() if c.isupper() else c for c in camel)
-
-
-def test_every_consumer_setting_is_reachable_from_values(chart: helm.Chart) -> None:
-    """Each ConsumerSettings field is set by the chart or settable in consumers.settings, with its bounds."""
-    schema = chart.schema
-    assert schema is not None
-    settable = schema["properties"]["consumers"]["properties"]["settings"]["properties"]
-    model = ConsumerSettings.model_json_schema()["properties"]
-    assert {snake(k) for k in settable} | CHART_SET_CONSUMER_FIELDS == set(ConsumerSettings.model_fields)
-    assert not {snake(k) for k in settable} & CHART_SET_CONSUMER_FIELDS
-    for camel, rule in settable.items():
-        field = model[snake(camel)]
-        assert rule["type"] == field["type"], camel
-        for bound in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
-            assert rule.get(bound) == field.get(bound), f"{camel}.{bound}"
-        assert rule["description"]
-
-
-def test_autoscaler_pod_settings_match_the_contract(chart: helm.Chart) -> None:
-    urls = ["http://pg-0.pg:8008", "http://pg-1.pg:8008"]
-    values = merged(
-        values_file("defaults"), {"autoscaler": {"targetDrainS": 120, "tickS": 2.5, "patroniUrls": urls}}
-    )
-    docs = render(chart, values)
-    env = container_env(docs, one(docs, "Deployment", AUTOSCALER)["spec"]["template"]["spec"])
-    names = {k.removeprefix(ENV_PREFIX).lower() for k in env}
-    assert names == autoscaler_contract.SETTINGS_FIELDS
-    assert env["FLOODWALL_ACTUATOR"] == "kubernetes"
-    assert (env["FLOODWALL_K8S_NAMESPACE"], env["FLOODWALL_K8S_DEPLOYMENT"]) == (NAMESPACE, CONSUMERS)
-    assert env["FLOODWALL_PATRONI_URLS"] == "http://pg-0.pg:8008,http://pg-1.pg:8008"
-    assert (env["FLOODWALL_TARGET_DRAIN_S"], env["FLOODWALL_TICK_S"]) == ("120", "2.5")
-    assert env["FLOODWALL_GROUP_ID"] == one(docs, "ConfigMap", CONSUMERS)["data"]["FLOODWALL_GROUP_ID"]
-    # Optional tuning left unset means: the autoscaler's own defaults.
-    plain = render(chart, values_file("defaults"))
-    plain_env = container_env(plain, one(plain, "Deployment", AUTOSCALER)["spec"]["template"]["spec"])
-    assert not {"FLOODWALL_TARGET_DRAIN_S", "FLOODWALL_TICK_S", "FLOODWALL_PATRONI_URLS"} & set(plain_env)
-
-
-def test_hook_jobs_run_real_commands_with_valid_settings(
-    chart: helm.Chart, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    docs = render(chart, values_file("defaults"))
-    jobs = {j["metadata"]["name"]: j for j in find(docs, "Job")}
-    assert set(jobs) == {f"{RELEASE}-floodwall-migrate", f"{RELEASE}-floodwall-topics"}
-    for job in jobs.values():
-        notes = job["metadata"]["annotations"]
-        assert notes["helm.sh/hook"] == "pre-install,pre-upgrade"
-        assert "before-hook-creation" in notes["helm.sh/hook-delete-policy"]
-        assert job["spec"]["template"]["spec"]["restartPolicy"] == "Never"
-    migrate = jobs[f"{RELEASE}-floodwall-migrate"]["spec"]["template"]["spec"]
-    topics = jobs[f"{RELEASE}-floodwall-topics"]["spec"]["template"]["spec"]
-    assert migrate["containers"][0]["args"] == ["db", "migrate"]
-    assert topics["containers"][0]["args"] == ["topics", "create"]
-    db = settings_from_env(DbSettings, container_env(docs, migrate), monkeypatch)
-    assert db.database_url == DB_URL_PLACEHOLDER
-    t = settings_from_env(TopicsSettings, container_env(docs, topics), monkeypatch)
-    assert (t.partitions, t.replication_factor, t.dlq_topic) == (12, 3, "dlq")
-    # Hooks run before the release's ConfigMaps exist: they must not depend on them.
-    assert "envFrom" not in migrate["containers"][0] and "envFrom" not in topics["containers"][0]
-
-
-def test_container_commands_exist(chart: helm.Chart) -> None:
-    parser = build_parser()
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    registered = set(commands.choices)
-    for _where, spec in pod_specs(render(chart, values_file("defaults"))):
-        container = spec["containers"][0]
-        if "command" in container:  # the test Pod runs python itself
-            continue
-        args = container["args"]
-        if args[0] in autoscaler_contract.PENDING_COMMANDS:
-            assert args[0] not in registered, (
-                f"`floodwall {args[0]}` exists now: remove it from PENDING_COMMANDS"
-            )
-            continue
-        parser.parse_args(args)  # raises SystemExit for an unknown command
-
-
-# ---- monitoring, dashboards, labels, test hook ------------------------------------------------------------
-
-
-def test_monitors_select_the_metrics_services_and_carry_the_release_label(chart: helm.Chart) -> None:
-    docs = render(chart, values_file("monitoring"))
-    monitors = find(docs, "ServiceMonitor")
-    assert len(monitors) == 2 and find(docs, "PodMonitor") == []
-    services = find(docs, "Service")
-    for monitor in monitors:
-        assert monitor["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-        wanted = monitor["spec"]["selector"]["matchLabels"]
-        (service,) = [s for s in services if wanted.items() <= s["metadata"]["labels"].items()]
-        (endpoint,) = monitor["spec"]["endpoints"]
-        assert endpoint["port"] in {p["name"] for p in service["spec"]["ports"]}
-        assert {
-            "targetLabel": "consumer_group",
-            "replacement": "floodwall-sink",
-            "action": "replace",
-        } in endpoint["relabelings"]
-    pod_monitors = find(render(chart, values_file("no-autoscaler")), "PodMonitor")
-    assert [m["metadata"]["name"] for m in pod_monitors] == [f"{CONSUMERS}"]
-    assert "release" not in pod_monitors[0]["metadata"]["labels"]
-
-
-def test_prometheus_rule_is_the_packaged_alerts_file(chart: helm.Chart) -> None:
-    (rule,) = find(render(chart, values_file("monitoring")), "PrometheusRule")
-    assert rule["metadata"]["labels"]["release"] == "kube-prometheus-stack"
-    assert rule["spec"]["groups"] == yaml.safe_load(alert_rules_text())["groups"]
-    assert find(render(chart, values_file("defaults")), "PrometheusRule") == []
-
-
-def test_dashboards_are_configmaps_for_the_grafana_sidecar(chart: helm.Chart) -> None:
-    maps = [
-        m
-        for m in find(render(chart, values_file("monitoring")), "ConfigMap")
-        if "grafana_dashboard" in m["metadata"]["labels"]
-    ]
-    generated = {
-        n.removeprefix("dashboards/"): json.loads(t)
-        for n, t in chart_files().items()
-        if n.startswith("dashboards/")
-    }
-    assert len(maps) == len(generated) >= 2
-    for cm in maps:
-        assert cm["metadata"]["labels"]["grafana_dashboard"] == "1"
-        assert cm["metadata"]["annotations"] == {"grafana_folder": "Floodwall"}
-        ((key, text),) = cm["data"].items()
-        assert json.loads(text) == generated[key]
-    off = render(chart, merged(values_file("defaults"), {"monitoring": {"dashboards": {"enabled": False}}}))
-    assert not [m for m in find(off, "ConfigMap") if "grafana_dashboard" in m["metadata"]["labels"]]
-
-
-@pytest.mark.parametrize("name", ["defaults", "monitoring", "no-autoscaler"])
-def test_every_object_has_the_recommended_labels(chart: helm.Chart, name: str) -> None:
-    for doc in render(chart, values_file(name)):
-        labels = doc["metadata"]["labels"]
-        where = f"{doc['kind']}/{doc['metadata']['name']}"
-        assert labels["app.kubernetes.io/name"] == "floodwall", where
-        assert labels["app.kubernetes.io/instance"] == RELEASE, where
-        assert labels["app.kubernetes.io/managed-by"] == "Helm", where
-        assert labels["app.kubernetes.io/version"] and labels["app.kubernetes.io/component"], where
-        assert labels["helm.sh/chart"].startswith("floodwall-"), where
-        assert doc["metadata"]["namespace"] == NAMESPACE, where
-
-
-@pytest.mark.parametrize("name", ["defaults", "no-autoscaler"])
-def test_helm_test_pod_checks_services_that_exist(chart: helm.Chart, name: str) -> None:
-    docs = render(chart, values_file(name))
-    (pod,) = find(docs, "Pod")
-    assert pod["metadata"]["annotations"]["helm.sh/hook"] == "test"
-    urls = pod["spec"]["containers"][0]["args"][1:]
-    ports = {s["metadata"]["name"]: s["spec"]["ports"][0]["port"] for s in find(docs, "Service")}
-    assert urls and all(u.endswith(("/readyz", "/metrics")) for u in urls)
-    for url in urls:
-        host_port = url.removeprefix("http://").split("/")[0]
-        host, port = host_port.split(":")
-        assert ports[host] == int(port), url
-    assert len(urls) == 2 * len(ports)
-
-
-def test_notes_render_the_next_steps(chart: helm.Chart) -> None:
-    notes = chart.render(values_file("defaults"), name=RELEASE, namespace=NAMESPACE)[
-        "floodwall/templates/NOTES.txt"
-    ]
-    assert f"helm test {RELEASE} -n {NAMESPACE}" in notes and CONSUMERS in notes
 
 
 def schema_leaves(node: dict[str, Any], path: str = "") -> Iterator[tuple[str, dict[str, Any]]]:
