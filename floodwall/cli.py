@@ -8,6 +8,7 @@ import sys
 from consumers import commands as consume_commands
 from floodwall import __version__
 from floodwall import bench as bench_commands
+from floodwall import topics_cli as topics_commands
 from floodwall.db import commands as db_commands
 from floodwall.errors import ConfigError, FloodwallError
 from floodwall.stack import commands as stack_commands
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(title="commands", metavar="COMMAND")
     stack_commands.register(commands)
     db_commands.register(commands)
+    topics_commands.register(commands)
     schemas_commands.register(commands)
     produce_commands.register(commands)
     consume_commands.register(commands)

@@ -22,9 +22,14 @@ class TopicOutcome:
 
 
 def ensure_topics(
-    bootstrap_servers: str, names: list[str], partitions: int, timeout_s: float = 15.0
+    bootstrap_servers: str,
+    names: list[str],
+    partitions: int,
+    timeout_s: float = 15.0,
+    replication_factor: int = 1,
 ) -> list[TopicOutcome]:
-    """Create each topic that does not exist yet with ``partitions`` partitions.
+    """Create each topic that does not exist yet with ``partitions`` partitions and ``replication_factor``
+    copies (1 suits the single local broker; a production cluster wants 3).
 
     Existing topics are left as they are (their partition count is reported, never changed: adding
     partitions would move keys and break per-key ordering). Raises FloodwallError when the broker
@@ -32,7 +37,7 @@ def ensure_topics(
     """
     admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000})
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=1) for name in names],
+        [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor) for name in names],
         operation_timeout=timeout_s,
         request_timeout=timeout_s,
     )
@@ -41,11 +46,18 @@ def ensure_topics(
         try:
             future.result(timeout=timeout_s)
             created.add(name)
+        except TimeoutError:
+            raise FloodwallError(
+                f"cannot create topic {name!r}: no answer from {bootstrap_servers} within {timeout_s:g} s"
+            ) from None
         except KafkaException as exc:
             err = exc.args[0]
             if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
                 raise FloodwallError(f"cannot create topic {name!r} on {bootstrap_servers}: {err}") from None
-    metadata = admin.list_topics(timeout=timeout_s)
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except KafkaException as exc:
+        raise FloodwallError(f"cannot list topics on {bootstrap_servers}: {exc.args[0]}") from None
     return [
         TopicOutcome(
             name,

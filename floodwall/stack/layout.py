@@ -100,6 +100,11 @@ class Layout:
         return self.root / "prometheus" / "data"
 
     @property
+    def prometheus_rules(self) -> Path:
+        """Floodwall's alert rules, copied from the package (the Helm chart ships the same file)."""
+        return self.root / "prometheus" / "alerts.yaml"
+
+    @property
     def prometheus_targets_dir(self) -> Path:
         """File-based service discovery: consumers and the autoscaler drop ``<job>-<id>.json`` here."""
         return self.root / "prometheus" / "targets"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from floodwall.errors import StackError
+from floodwall.monitoring import alert_rules_text
 from floodwall.stack import probes, render
 from floodwall.stack.layout import Layout, PgNode
 from floodwall.stack.state import Secrets
@@ -186,5 +187,6 @@ def _patroni_part(layout: Layout, node: PgNode, pw: Secrets, patroni_bin: str, p
 
 def _prepare_prometheus(layout: Layout) -> None:
     _write(layout.prometheus_config, render.render_prometheus(layout))
+    _write(layout.prometheus_rules, alert_rules_text())
     layout.prometheus_targets_dir.mkdir(parents=True, exist_ok=True)
     layout.prometheus_data.mkdir(parents=True, exist_ok=True)

@@ -200,7 +200,8 @@ def render_haproxy(layout: Layout) -> str:
 
 
 def prometheus_config(layout: Layout) -> dict[str, Any]:
-    """Scrape the stack's parts, plus any service that drops a target file into the targets dir."""
+    """Scrape the stack's parts, plus any service that drops a target file into the targets dir; evaluate
+    Floodwall's alert rules."""
     s = layout.settings
 
     def static(job: str, targets: list[str]) -> dict[str, Any]:
@@ -208,6 +209,8 @@ def prometheus_config(layout: Layout) -> dict[str, Any]:
 
     return {
         "global": {"scrape_interval": "5s", "evaluation_interval": "5s"},
+        # The same alert rules as the Helm chart's PrometheusRule (floodwall/monitoring/alerts.yaml).
+        "rule_files": [str(layout.prometheus_rules)],
         "scrape_configs": [
             static("prometheus", [f"{HOST}:{s.prometheus_port}"]),
             static("haproxy", [f"{HOST}:{s.haproxy_stats_port}"]),

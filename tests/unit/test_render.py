@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
+import yaml
+
+from floodwall.monitoring import alert_rules_text
 from floodwall.settings import load_settings
 from floodwall.stack import render
 from floodwall.stack.config import StackSettings
@@ -71,6 +76,23 @@ def test_prometheus_scrapes_every_part_and_file_discovery(tmp_path: Path) -> Non
         f"127.0.0.1:{p}" for p in (18441, 18442, 18443)
     ]
     assert jobs["floodwall"]["file_sd_configs"][0]["files"] == [str(lay.prometheus_targets_dir / "*.json")]
+
+
+def test_prometheus_loads_floodwall_alert_rules(tmp_path: Path) -> None:
+    """The local Prometheus evaluates the packaged rules (the chart's PrometheusRule ships the same)."""
+    lay = layout(tmp_path)
+    assert render.prometheus_config(lay)["rule_files"] == [str(lay.prometheus_rules)]
+    lay.prometheus_config.parent.mkdir(parents=True)
+    lay.prometheus_config.write_text(render.render_prometheus(lay))
+    lay.prometheus_rules.write_text(alert_rules_text())
+    promtool = shutil.which("promtool")
+    assert promtool, "promtool comes with Debian's prometheus package (scripts/setup.sh installs it)"
+    result = subprocess.run(
+        [promtool, "check", "config", str(lay.prometheus_config)], capture_output=True, text=True, timeout=60
+    )
+    rules = sum(len(g["rules"]) for g in yaml.safe_load(alert_rules_text())["groups"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"SUCCESS: {rules} rules found" in result.stdout
 
 
 def test_write_dsn_carries_no_password(tmp_path: Path) -> None:

@@ -1,0 +1,64 @@
+"""``floodwall topics create`` — create the sink's topics on any Kafka cluster (idempotent).
+
+The local stack creates its topics itself; this command is for everything else, e.g. the Helm chart's
+pre-install hook Job against a Strimzi cluster.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import ClassVar
+
+from pydantic import Field
+
+from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.settings import ServiceSettings
+from floodwall.stack.config import TopicName
+from floodwall.topics import ensure_topics
+
+
+class TopicsSettings(ServiceSettings):
+    """Which topics to create, where, and how wide."""
+
+    section: ClassVar[str] = "topics"
+
+    bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
+    orders_topic: TopicName = Field("orders", description="topic of order events (key: order id)")
+    inventory_topic: TopicName = Field("inventory", description="topic of inventory events (key: SKU)")
+    dlq_topic: TopicName = Field("dlq", description="dead-letter topic")
+    partitions: int = Field(12, ge=1, le=1024, description="partitions per topic (ceiling on parallelism)")
+    replication_factor: int = Field(
+        1, ge=1, le=16, description="copies of each partition (1 for a single broker; 3 in production)"
+    )
+    topics_timeout_s: float = Field(
+        30.0, gt=0, le=600, description="how long to wait for the cluster to answer"
+    )
+
+
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    topics = commands.add_parser("topics", help="manage the sink's Kafka topics")
+    sub = topics.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    create = sub.add_parser(
+        "create",
+        help="create the orders, inventory and dead-letter topics (existing ones are kept)",
+        description="Create each missing topic with the given partitions and replication factor. "
+        "Existing topics are never changed: adding partitions would move keys and break per-key "
+        "ordering, so a different partition count is reported, not applied.",
+    )
+    add_settings_flags(create, TopicsSettings)
+    create.set_defaults(handler=_create)
+
+
+def _create(args: argparse.Namespace) -> int:
+    s = settings_from_args(TopicsSettings, args)
+    outcomes = ensure_topics(
+        s.bootstrap_servers,
+        [s.orders_topic, s.inventory_topic, s.dlq_topic],
+        s.partitions,
+        timeout_s=s.topics_timeout_s,
+        replication_factor=s.replication_factor,
+    )
+    for t in outcomes:
+        note = "" if t.partitions == s.partitions else f" (not {s.partitions}: left as it is)"
+        print(f"topic {t.name}: {t.outcome}, {t.partitions} partitions{note}")
+    return 0
