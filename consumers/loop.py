@@ -9,6 +9,7 @@ the next owner of the partition resumes from the stored offset.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -213,7 +214,10 @@ class SinkConsumer:
         self._awaiting_assignment_since = time.monotonic()
         for tp in partitions:
             self._next.pop((tp.topic, tp.partition), None)
+            with contextlib.suppress(KeyError):  # another member reports this partition's lag now
+                self.metrics.lag.remove(tp.topic, str(tp.partition))
         self._paused = []
+        self.metrics.paused.set(0)
         log.info("revoked %d partitions", len(partitions))
 
     # ---- write budget -----------------------------------------------------------------------------
@@ -247,6 +251,8 @@ class SinkConsumer:
         elif not hold and self._paused:
             self._consumer.resume(self._paused)
             self._paused = []
+        # Set here, not only after a batch: while paused no batch arrives to report it.
+        self.metrics.paused.set(len(self._paused))
 
     def _account(self, result: ApplyResult) -> None:
         now = time.monotonic()
@@ -385,6 +391,7 @@ class SinkConsumer:
             if not paused:
                 paused.extend(self._consumer.assignment())
                 self._consumer.pause(paused)
+                self.metrics.paused.set(len(paused))
             log.warning("database unavailable (%s); retrying", first_line(error))
 
         try:
