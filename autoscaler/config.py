@@ -182,3 +182,39 @@ def build_policy(
     if chosen == "keda":
         return KedaPolicy(keda_params(settings))
     return FloodwallPolicy(floodwall_params(settings))
+
+
+class SimulationSettings(ServiceSettings):
+    """The fleet model of ``floodwall autoscale simulate``; defaults are figures measured on this machine.
+
+    ``write_budget_rows_per_s`` is shared with the policies' settings (the policy and the modelled consumers
+    see one budget); here it defaults to 100,000 rows/s (an operator's choice, not a measurement: about a
+    quarter of the 374k rows/s binary COPY a single PostgreSQL took here), because without a budget there is
+    no database to protect.
+    """
+
+    section: ClassVar[str] = "simulate"
+
+    partitions: int = Field(12, ge=1, le=1024, description="partitions of the modelled topic")
+    fleet_replica_events_per_s: float = Field(
+        7900.0, gt=0, description="events/s one modelled consumer applies (measured: ~7,900)"
+    )
+    startup_s: float = Field(
+        1.0, ge=0, description="seconds from starting a consumer to its joining the group (import: 0.55 s)"
+    )
+    rebalance_pause_s: float = Field(
+        3.3, ge=0, description="seconds every membership change stops the whole group (measured 2.8-3.8)"
+    )
+    commit_trail_s: float = Field(
+        0.2, ge=0, lt=1, description="seconds of arrivals still in flight in the consumers' batches"
+    )
+    write_budget_rows_per_s: float = Field(
+        100_000.0, ge=0, description="rows/s the fleet may write (0 = unlimited, no database limit)"
+    )
+    db_capacity_factor: float = Field(
+        1.0, ge=1, description="the database absorbs at most this many times the budget"
+    )
+    initial_replicas: int = Field(1, ge=0, le=1000, description="replicas running when the trace starts")
+    drained_lag_events: int = Field(
+        1000, ge=0, description="drain_s ends once lag <= max(this, one second of ingress)"
+    )

@@ -22,6 +22,7 @@ Outcome per run (:class:`SimResult`):
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -72,6 +73,7 @@ class SimResult:
     scale_events: int
     over_budget_s: int
     peak_replicas: int
+    peak_demand_rows_per_s: float
     final_lag: int
     events_in: int
     events_applied: int
@@ -88,6 +90,7 @@ class SimResult:
             "scale_events": self.scale_events,
             "over_budget_s": self.over_budget_s,
             "peak_replicas": self.peak_replicas,
+            "peak_demand_rows_per_s": round(self.peak_demand_rows_per_s),
             "final_lag": self.final_lag,
             "events_in": self.events_in,
             "events_applied": self.events_applied,
@@ -179,6 +182,7 @@ def _result(
         scale_events=scale_events,
         over_budget_s=sum(r.over_budget for r in records),
         peak_replicas=max(r.replicas for r in records),
+        peak_demand_rows_per_s=max(r.demanded_rows for r in records),
         final_lag=records[-1].lag,
         events_in=sum(r.arrived for r in records),
         events_applied=sum(r.applied for r in records),
@@ -218,7 +222,7 @@ def enforces_budget(policy: str, mode: str) -> bool:
     return policy == "floodwall"
 
 
-def compare(policies: list[Policy[Any]], trace: Trace, params: SimParams, mode: str) -> list[SimResult]:
+def compare(policies: Sequence[Policy[Any]], trace: Trace, params: SimParams, mode: str) -> list[SimResult]:
     """Each policy over the same trace and fleet model, the budget enforced as ``mode`` says."""
     results = []
     for policy in policies:
