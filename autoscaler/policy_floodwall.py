@@ -60,7 +60,10 @@ class FloodwallParams:
 
 @dataclass(frozen=True)
 class FloodwallState:
-    """Recent recommendations (for the scale-down window), the last change and the idle clock."""
+    """Recent recommendations (for the scale-down window), the last change and the idle clock.
+
+    The first decision counts as a change, so nothing is scaled down before one window has been watched.
+    """
 
     recommendations: tuple[tuple[float, int], ...] = ()
     last_change_s: float | None = None
@@ -182,7 +185,7 @@ class FloodwallPolicy:
         return Decision(0, "scale_to_zero", f"no ingress and no lag for {idle_for:.0f} s; {detail}")
 
     def _up_reason(self, snapshot: Snapshot, sizing: _Sizing, current: int) -> str:
-        if sizing.reason and sizing.reason != "floor_min":
+        if sizing.reason:
             return sizing.reason
         ingress_only = ceil_div(max(snapshot.ingress_events_per_s or 0.0, 0.0), sizing.throughput)
         return "scale_up_ingress" if ingress_only > current else "scale_up_backlog"
