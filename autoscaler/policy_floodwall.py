@@ -133,7 +133,8 @@ class FloodwallPolicy:
     def _size(self, snapshot: Snapshot) -> _Sizing:
         p = self.params
         measured = snapshot.replica_throughput_events_per_s
-        throughput = measured if measured is not None and measured > 0 else p.replica_throughput_events_per_s
+        usable = measured is not None and measured > 0
+        throughput = measured if measured is not None and usable else p.replica_throughput_events_per_s
         ingress = max(snapshot.ingress_events_per_s or 0.0, 0.0)
         needed = ingress + snapshot.total_lag / p.target_drain_s
         raw = ceil_div(needed, throughput)
@@ -150,9 +151,8 @@ class FloodwallPolicy:
         if target < p.min_replicas:
             target, reason = p.min_replicas, "floor_min"
         hard_cap, hard_reason = min((c for c in caps if c[1] != "capped_partitions"), key=lambda c: c[0])
-        return _Sizing(
-            needed, throughput, measured is not None, raw, target, reason, max(hard_cap, 1), hard_reason
-        )
+        hard_cap = max(hard_cap, p.min_replicas, 1)  # min_replicas is the operator's word: it wins
+        return _Sizing(needed, throughput, usable, raw, target, reason, hard_cap, hard_reason)
 
     def _track_idle(self, snapshot: Snapshot, state: FloodwallState) -> FloodwallState:
         idle = (snapshot.ingress_events_per_s or 0.0) <= 0 and snapshot.total_lag <= (

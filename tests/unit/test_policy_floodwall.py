@@ -100,6 +100,15 @@ def test_detail_names_the_numbers_and_the_throughput_source() -> None:
             replace(DEFAULT, max_replicas=4), [0] * 12, 9, 1_000, 4, "capped_max", id="over-max-drops"
         ),
         pytest.param(replace(DEFAULT, min_replicas=2), [0] * 12, 2, 0, 2, "floor_min", id="min-replicas"),
+        pytest.param(
+            replace(BUDGET, min_replicas=4),
+            [0] * 12,
+            4,
+            50_000,
+            4,
+            "floor_min",
+            id="min-replicas-beat-budget",
+        ),
     ],
 )
 def test_caps(
