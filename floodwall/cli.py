@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from autoscaler import commands as autoscale_commands
 from consumers import commands as consume_commands
 from floodwall import __version__
 from floodwall import bench as bench_commands
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     schemas_commands.register(commands)
     produce_commands.register(commands)
     consume_commands.register(commands)
+    autoscale_commands.register(commands)
     bench_commands.register(commands)
     return parser
 

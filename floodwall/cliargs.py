@@ -13,18 +13,26 @@ S = TypeVar("S", bound=ServiceSettings)
 
 
 def add_settings_flags(
-    parser: argparse.ArgumentParser, cls: type[ServiceSettings], only: Collection[str] | None = None
+    parser: argparse.ArgumentParser,
+    cls: type[ServiceSettings],
+    only: Collection[str] | None = None,
+    config_flag: bool = True,
 ) -> None:
-    """Add ``--config`` and one ``--kebab-name`` flag per field of ``cls`` (or of the ``only`` subset)."""
-    parser.add_argument(
-        "--config",
-        type=Path,
-        metavar="FILE",
-        default=None,
-        help=f"TOML file with a [{cls.section}] table (env {ENV_PREFIX}CONFIG)",
-    )
+    """Add ``--config`` and one ``--kebab-name`` flag per field of ``cls`` (or of the ``only`` subset).
+
+    A command built from two settings classes adds ``--config`` with the first only (``config_flag``);
+    the one file then holds a table for each.
+    """
+    if config_flag:
+        parser.add_argument(
+            "--config",
+            type=Path,
+            metavar="FILE",
+            default=None,
+            help=f"TOML file with a [{cls.section}] table (env {ENV_PREFIX}CONFIG)",
+        )
     group = parser.add_argument_group(
-        "settings", f"each also from env {ENV_PREFIX}<NAME> or the config file; flags win"
+        f"{cls.section} settings", f"each also from env {ENV_PREFIX}<NAME> or the config file; flags win"
     )
     for name, info in cls.model_fields.items():
         if only is not None and name not in only:

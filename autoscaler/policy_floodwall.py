@@ -1,0 +1,222 @@
+"""The Floodwall policy: rate-aware, database-aware replica control with hysteresis.
+
+Rules, in the order they are applied (each has its own reason code):
+
+1. **Hold while the database cannot write** (``hold_db_unhealthy``): no change at all while the primary is
+   unhealthy or failing over — new replicas would only queue on a dead write path, and the rebalance they
+   cause would stall the survivors once writes resume.
+2. **Zero** (``scale_from_zero`` / ``idle_at_zero`` / ``scale_to_zero``): at 0 replicas, start when the lag
+   passes the activation threshold (or partitions have no committed offset while events arrive) — straight
+   to the rate-aware count, not to 1; with ``min_replicas`` 0, stop when there has been neither ingress nor
+   lag above the threshold for the whole scale-down window.
+3. **Size by rate**: ``needed = ingress + backlog ÷ target_drain_s`` events/s and
+   ``replicas = ceil(needed ÷ per-replica throughput)``, the throughput measured (one unthrottled replica)
+   or else the configured estimate.
+4. **Caps** — ``capped_budget``: never more replicas than the write budget can feed,
+   ``ceil(budget events/s ÷ per-replica throughput)`` (the consumers split the budget by partitions, so the
+   last replica runs partly throttled and the database never sees more than the budget);
+   ``capped_partitions``: never more than the partitions with lag can use (at least what the ingress alone
+   needs, at most the partitions of the largest topic); ``capped_max``; ``floor_min``.
+5. **Up at once** (``scale_up_ingress`` when the ingress alone outruns the fleet, else
+   ``scale_up_backlog``). The budget and ``max_replicas`` caps also apply at once downward.
+6. **Down with hysteresis**: only to a count that would still have ``scale_down_dead_band`` headroom
+   (``hold_dead_band``), only to the highest recommendation of the last ``scale_down_window_s`` and only
+   once that long has passed since the last change (``stabilizing``), at most ``scale_down_max_fraction``
+   of the replicas at a time (``scale_down_step``, else ``scale_down``). Every membership change stops the
+   whole consumer group for a rebalance, so each avoided change is throughput kept.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+from autoscaler.model import Decision, Snapshot, ceil_div, prune_before
+
+
+@dataclass(frozen=True)
+class FloodwallParams:
+    """Policy settings; see :class:`autoscaler.config.AutoscalerSettings` for their documentation."""
+
+    min_replicas: int = 1
+    max_replicas: int = 12
+    target_drain_s: float = 60.0
+    replica_throughput_events_per_s: float = 7900.0
+    write_budget_rows_per_s: float = 0.0  # 0 = no budget
+    rows_per_event: float = 5.0
+    activation_lag_threshold: int = 0
+    scale_down_dead_band: float = 0.2
+    scale_down_window_s: float = 120.0
+    scale_down_max_fraction: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_replicas <= self.max_replicas or self.max_replicas < 1:
+            raise ValueError("need 0 <= min_replicas <= max_replicas and max_replicas >= 1")
+        if min(self.target_drain_s, self.replica_throughput_events_per_s, self.rows_per_event) <= 0:
+            raise ValueError("target_drain_s, replica throughput and rows_per_event must be positive")
+        if not 0 <= self.scale_down_dead_band < 1 or not 0 < self.scale_down_max_fraction <= 1:
+            raise ValueError("need 0 <= scale_down_dead_band < 1 and 0 < scale_down_max_fraction <= 1")
+
+
+@dataclass(frozen=True)
+class FloodwallState:
+    """Recent recommendations (for the scale-down window), the last change and the idle clock.
+
+    The first decision counts as a change, so nothing is scaled down before one window has been watched.
+    """
+
+    recommendations: tuple[tuple[float, int], ...] = ()
+    last_change_s: float | None = None
+    idle_since_s: float | None = None
+
+
+@dataclass(frozen=True)
+class _Sizing:
+    needed: float  # events/s
+    throughput: float  # events/s of one replica
+    measured: bool
+    raw: int  # replicas for `needed`, before caps
+    target: int  # after caps and the min floor
+    reason: str  # the cap or floor that set `target`, or "" when none did
+    hard_cap: int  # budget and max_replicas: also enforced downward at once
+    hard_reason: str
+
+    def describe(self, snapshot: Snapshot) -> str:
+        source = "measured" if self.measured else "estimated"
+        ingress = snapshot.ingress_events_per_s or 0.0
+        return (
+            f"ingress {ingress:,.0f}/s + lag {snapshot.total_lag:,} -> needs {self.needed:,.0f} events/s "
+            f"= {self.raw} replicas at {self.throughput:,.0f}/s ({source})"
+        )
+
+
+@dataclass(frozen=True)
+class FloodwallPolicy:
+    """Rate-aware and database-aware; see the module docstring for the rules."""
+
+    params: FloodwallParams = field(default_factory=FloodwallParams)
+    name: str = "floodwall"
+
+    def initial_state(self) -> FloodwallState:
+        return FloodwallState()
+
+    def decide(self, snapshot: Snapshot, state: FloodwallState) -> tuple[Decision, FloodwallState]:
+        now, current = snapshot.at_s, snapshot.current_replicas
+        sizing = self._size(snapshot)
+        detail = sizing.describe(snapshot)
+        if not snapshot.db.writable:
+            why = snapshot.db.detail or "primary unavailable"
+            return Decision(current, "hold_db_unhealthy", f"{why}; holding {current} ({detail})"), state
+        state = self._track_idle(snapshot, state)
+        if state.last_change_s is None:  # no scale-down before one window has been watched
+            state = replace(state, last_change_s=now)
+        if current == 0:
+            return self._from_zero(snapshot, state, sizing, detail)
+        zero = self._to_zero(now, state, detail)
+        if zero is not None:
+            return zero, replace(state, last_change_s=now, recommendations=())
+        target = max(sizing.target, 1)
+        window_start = now - self.params.scale_down_window_s
+        recommendations = (*prune_before(state.recommendations, window_start), (now, target))
+        state = replace(state, recommendations=recommendations)
+        if current > sizing.hard_cap:
+            over = f"{detail}; {current} is over the {sizing.hard_reason.removeprefix('capped_')} cap"
+            return self._change(now, state, sizing.hard_cap, sizing.hard_reason, over, current)
+        if target > current:
+            return self._change(
+                now, state, target, self._up_reason(snapshot, sizing, current), detail, current
+            )
+        if target < current:
+            return self._down(now, state, sizing, target, current, detail)
+        return Decision(current, sizing.reason or "steady", f"{detail}; {current} running"), state
+
+    def _size(self, snapshot: Snapshot) -> _Sizing:
+        p = self.params
+        measured = snapshot.replica_throughput_events_per_s
+        usable = measured is not None and measured > 0
+        throughput = measured if measured is not None and usable else p.replica_throughput_events_per_s
+        ingress = max(snapshot.ingress_events_per_s or 0.0, 0.0)
+        needed = ingress + snapshot.total_lag / p.target_drain_s
+        raw = ceil_div(needed, throughput)
+        caps: list[tuple[int, str]] = []
+        if p.write_budget_rows_per_s > 0:
+            caps.append((ceil_div(p.write_budget_rows_per_s / p.rows_per_event, throughput), "capped_budget"))
+        useful = max(snapshot.partitions_with_lag, ceil_div(ingress, throughput))
+        caps.append((min(useful, snapshot.max_partitions_per_topic), "capped_partitions"))
+        caps.append((p.max_replicas, "capped_max"))
+        target, reason = raw, ""
+        for cap, why in caps:  # the first, most important, of equal caps names the reason
+            if cap < target:
+                target, reason = cap, why
+        if target < p.min_replicas:
+            target, reason = p.min_replicas, "floor_min"
+        hard_cap, hard_reason = min((c for c in caps if c[1] != "capped_partitions"), key=lambda c: c[0])
+        hard_cap = max(hard_cap, p.min_replicas, 1)  # min_replicas is the operator's word: it wins
+        return _Sizing(needed, throughput, usable, raw, target, reason, hard_cap, hard_reason)
+
+    def _track_idle(self, snapshot: Snapshot, state: FloodwallState) -> FloodwallState:
+        idle = (snapshot.ingress_events_per_s or 0.0) <= 0 and snapshot.total_lag <= (
+            self.params.activation_lag_threshold
+        )
+        if not idle:
+            return replace(state, idle_since_s=None)
+        return state if state.idle_since_s is not None else replace(state, idle_since_s=snapshot.at_s)
+
+    def _from_zero(
+        self, snapshot: Snapshot, state: FloodwallState, sizing: _Sizing, detail: str
+    ) -> tuple[Decision, FloodwallState]:
+        p = self.params
+        arriving = (snapshot.ingress_events_per_s or 0.0) > 0 and snapshot.partitions_without_offset > 0
+        if snapshot.total_lag > p.activation_lag_threshold or arriving:
+            target = max(sizing.target, 1)
+            why = f"lag {snapshot.total_lag:,} > activation threshold {p.activation_lag_threshold:,}"
+            return self._change(snapshot.at_s, state, target, "scale_from_zero", f"{why}; {detail}", 0)
+        if p.min_replicas > 0:
+            return self._change(snapshot.at_s, state, p.min_replicas, "floor_min", detail, 0)
+        return Decision(0, "idle_at_zero", f"no lag above {p.activation_lag_threshold:,}; {detail}"), state
+
+    def _to_zero(self, now: float, state: FloodwallState, detail: str) -> Decision | None:
+        p = self.params
+        if p.min_replicas > 0 or state.idle_since_s is None:
+            return None
+        if now - state.idle_since_s < p.scale_down_window_s:
+            return None
+        idle_for = now - state.idle_since_s
+        return Decision(0, "scale_to_zero", f"no ingress and no lag for {idle_for:.0f} s; {detail}")
+
+    def _up_reason(self, snapshot: Snapshot, sizing: _Sizing, current: int) -> str:
+        if sizing.reason:
+            return sizing.reason
+        ingress_only = ceil_div(max(snapshot.ingress_events_per_s or 0.0, 0.0), sizing.throughput)
+        return "scale_up_ingress" if ingress_only > current else "scale_up_backlog"
+
+    def _down(
+        self, now: float, state: FloodwallState, sizing: _Sizing, target: int, current: int, detail: str
+    ) -> tuple[Decision, FloodwallState]:
+        p = self.params
+        banded = ceil_div(sizing.needed, sizing.throughput * (1 - p.scale_down_dead_band))
+        floor = max(target, banded)
+        if floor >= current:
+            band = f"{current - 1} replicas would leave less than {p.scale_down_dead_band:.0%} headroom"
+            return Decision(current, "hold_dead_band", f"{detail}; {band}"), state
+        highest = max(rec for _, rec in state.recommendations)
+        since_change = None if state.last_change_s is None else now - state.last_change_s
+        if highest >= current or (since_change is not None and since_change < p.scale_down_window_s):
+            window = f"{p.scale_down_window_s:g} s window (highest recent recommendation {highest})"
+            return Decision(current, "stabilizing", f"{detail}; waiting out the {window}"), state
+        step = max(1, math.floor(current * p.scale_down_max_fraction))
+        desired = max(floor, highest, current - step)
+        if desired > max(floor, highest):
+            reason = "scale_down_step"
+        elif desired == target and sizing.reason:
+            reason = sizing.reason
+        else:
+            reason = "scale_down"
+        return self._change(now, state, desired, reason, detail, current)
+
+    def _change(
+        self, now: float, state: FloodwallState, desired: int, reason: str, detail: str, current: int
+    ) -> tuple[Decision, FloodwallState]:
+        if desired != current:
+            state = replace(state, last_change_s=now)
+        return Decision(desired, reason, f"{detail}; {current} -> {desired}"), state

@@ -1,0 +1,244 @@
+"""The Floodwall policy, rule by rule: sizing by rate, caps, the database hold, hysteresis and zero."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import replace
+
+import pytest
+
+from autoscaler.model import DbHealth, PartitionOffsets
+from autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy, FloodwallState
+from tests.unit.autoscale_helpers import run, snap, spread
+
+DEFAULT = FloodwallParams()
+BUDGET = replace(DEFAULT, write_budget_rows_per_s=100_000)  # 20,000 events/s at 5 rows/event
+LONG_AGO = FloodwallState(last_change_s=-10_000.0)
+
+
+def decide(
+    params: FloodwallParams = DEFAULT,
+    lags: Sequence[int | None] | None = None,
+    *,
+    current: int = 1,
+    ingress: float = 0.0,
+    throughput: float | None = None,
+    db: DbHealth | None = None,
+    state: FloodwallState = LONG_AGO,
+) -> tuple[int, str]:
+    extra = {} if db is None else {"db": db}
+    s = snap(lags or [0] * 12, current=current, ingress=ingress, throughput=throughput, **extra)  # type: ignore[arg-type]
+    decision, _ = FloodwallPolicy(params).decide(s, state)
+    return decision.desired, decision.reason
+
+
+# --- sizing by rate -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ingress", "lag", "throughput", "desired", "reason"),
+    [
+        pytest.param(20_000, 0, 8_000, 3, "scale_up_ingress", id="ingress-20k-at-8k-each"),
+        pytest.param(20_000, 0, 4_000, 5, "scale_up_ingress", id="slower-measured-replicas-need-more"),
+        pytest.param(20_000, 0, None, 3, "scale_up_ingress", id="estimate-7900-when-unmeasured"),
+        # 1,000/s + 600,000 / 60 s = 11,000/s -> 2 replicas; the ingress alone fits in the one running
+        pytest.param(1_000, 600_000, None, 2, "scale_up_backlog", id="backlog-over-target-drain"),
+        pytest.param(7_000, 0, None, 1, "steady", id="one-replica-keeps-up"),
+    ],
+)
+def test_size_by_ingress_and_backlog(
+    ingress: float, lag: int, throughput: float | None, desired: int, reason: str
+) -> None:
+    assert decide(lags=spread(lag), ingress=ingress, throughput=throughput) == (desired, reason)
+
+
+def test_detail_names_the_numbers_and_the_throughput_source() -> None:
+    decision, _ = FloodwallPolicy().decide(snap(spread(600_000), ingress=1_000), LONG_AGO)
+    assert "ingress 1,000/s" in decision.detail and "lag 600,000" in decision.detail
+    assert "(estimated)" in decision.detail and "1 -> 2" in decision.detail
+
+
+# --- caps
+
+
+@pytest.mark.parametrize(
+    ("params", "lags", "current", "ingress", "desired", "reason"),
+    [
+        # budget 20,000 events/s feeds ceil(20,000 / 7,900) = 3 replicas, however much is asked
+        pytest.param(BUDGET, [0] * 12, 1, 50_000, 3, "capped_budget", id="budget-caps-scale-up"),
+        pytest.param(BUDGET, [0] * 12, 6, 1_000, 3, "capped_budget", id="over-budget-cap-drops-at-once"),
+        pytest.param(
+            replace(BUDGET, write_budget_rows_per_s=10_000),
+            [0] * 12,
+            1,
+            50_000,
+            1,
+            "capped_budget",
+            id="budget-below-one-replica-still-runs-one",
+        ),
+        # one hot partition: 1,000/s + 1,000,000 / 60 = 17,667/s asks 3, but only one partition has lag
+        pytest.param(
+            DEFAULT, [1_000_000] + [0] * 11, 1, 1_000, 1, "capped_partitions", id="one-hot-partition"
+        ),
+        pytest.param(
+            DEFAULT,
+            [1_000_000] + [0] * 11,
+            1,
+            20_000,
+            3,
+            "capped_partitions",
+            id="hot-partition-but-ingress-needs-3",
+        ),
+        pytest.param(
+            DEFAULT, spread(3_000_000, 3), 1, 0, 3, "capped_partitions", id="partitions-fewer-than-asked"
+        ),
+        pytest.param(
+            replace(DEFAULT, max_replicas=4), [0] * 12, 1, 100_000, 4, "capped_max", id="max-replicas"
+        ),
+        pytest.param(
+            replace(DEFAULT, max_replicas=4), [0] * 12, 9, 1_000, 4, "capped_max", id="over-max-drops"
+        ),
+        pytest.param(replace(DEFAULT, min_replicas=2), [0] * 12, 2, 0, 2, "floor_min", id="min-replicas"),
+        pytest.param(
+            replace(BUDGET, min_replicas=4),
+            [0] * 12,
+            4,
+            50_000,
+            4,
+            "floor_min",
+            id="min-replicas-beat-budget",
+        ),
+    ],
+)
+def test_caps(
+    params: FloodwallParams, lags: list[int | None], current: int, ingress: float, desired: int, reason: str
+) -> None:
+    assert decide(params, lags, current=current, ingress=ingress) == (desired, reason)
+
+
+# --- the database hold
+
+
+@pytest.mark.parametrize(
+    "db",
+    [
+        pytest.param(DbHealth(False, True, "Patroni failover"), id="failing-over"),
+        pytest.param(DbHealth(False, False, "no primary"), id="primary-down"),
+        pytest.param(DbHealth(True, True, "switchover"), id="healthy-but-failing-over"),
+    ],
+)
+@pytest.mark.parametrize("current", [0, 2, 5])
+def test_hold_while_the_database_cannot_write(db: DbHealth, current: int) -> None:
+    desired, reason = decide(BUDGET, spread(3_000_000), current=current, ingress=30_000, db=db)
+    assert (desired, reason) == (current, "hold_db_unhealthy")
+
+
+# --- hysteresis
+
+
+def test_dead_band_keeps_a_replica_that_would_leave_too_little_headroom() -> None:
+    # 14,000/s fits 2 replicas (15,800/s) but not with 20 % headroom (12,640/s): keep 3
+    assert decide(current=3, ingress=14_000) == (3, "hold_dead_band")
+    assert decide(current=3, ingress=12_000) == (2, "scale_down")
+
+
+def test_no_scale_down_within_the_window_after_a_change() -> None:
+    ticks = [snap(at=t, current=3, ingress=1_000) for t in range(0, 121, 5)]
+    decisions = run(FloodwallPolicy(), ticks)  # the start counts as a change
+    assert all(d.desired == 3 and d.reason == "stabilizing" for d in decisions[:-1])
+    assert (decisions[-1].desired, decisions[-1].reason) == (1, "scale_down")
+
+
+def test_scale_down_goes_only_to_the_highest_recommendation_in_the_window() -> None:
+    rates = {0: 14_000, 60: 9_000, 130: 1_000, 190: 1_000}
+    decisions = run(FloodwallPolicy(), [snap(at=t, current=1, ingress=r) for t, r in rates.items()])
+    assert [(d.desired, d.reason) for d in decisions] == [
+        (2, "scale_up_ingress"),
+        (2, "steady"),
+        (2, "stabilizing"),  # 2 was recommended at t=60, within 120 s
+        (1, "scale_down"),
+    ]
+
+
+def test_scale_down_in_steps_when_configured() -> None:
+    params = replace(DEFAULT, scale_down_max_fraction=0.5)
+    ticks = [snap(at=t, current=8) for t in (0, 120, 240, 360)]
+    assert [d.desired for d in run(FloodwallPolicy(params), ticks, LONG_AGO)] == [4, 2, 1, 1]
+    assert decide(params, current=8) == (4, "scale_down_step")
+
+
+def test_no_flapping_on_a_noisy_rate_around_one_replica() -> None:
+    rates = [7_000, 8_400, 7_200, 8_100, 6_900, 8_300] * 10
+    decisions = run(FloodwallPolicy(), [snap(at=5 * i, ingress=r) for i, r in enumerate(rates)])
+    held = decisions[1:]
+    changes = sum(1 for a, b in itertools.pairwise(held) if a.desired != b.desired)
+    assert decisions[1].desired == 2 and changes == 0  # up once when 8,400/s outran one replica, then held
+
+
+# --- zero
+
+
+ZERO = replace(DEFAULT, min_replicas=0, activation_lag_threshold=500)
+
+
+@pytest.mark.parametrize(
+    ("lags", "ingress", "desired", "reason"),
+    [
+        pytest.param(spread(400), 0, 0, "idle_at_zero", id="lag-below-activation"),
+        pytest.param(spread(600), 0, 1, "scale_from_zero", id="lag-above-activation"),
+        pytest.param(spread(120_000), 20_000, 3, "scale_from_zero", id="straight-to-the-rate-aware-count"),
+        pytest.param([None] * 12, 100, 1, "scale_from_zero", id="no-committed-offset-and-events-arriving"),
+        pytest.param([None] * 12, 0, 0, "idle_at_zero", id="no-committed-offset-no-events"),
+    ],
+)
+def test_from_zero(lags: list[int | None], ingress: float, desired: int, reason: str) -> None:
+    assert decide(ZERO, lags, current=0, ingress=ingress) == (desired, reason)
+
+
+def test_to_zero_after_a_whole_idle_window() -> None:
+    idle = [snap(at=t, current=1) for t in range(0, 121, 30)]
+    decisions = run(FloodwallPolicy(ZERO), idle)
+    assert [d.desired for d in decisions] == [1, 1, 1, 1, 0] and decisions[-1].reason == "scale_to_zero"
+    interrupted = [
+        *idle[:3],
+        snap(at=90, current=1, ingress=50),
+        snap(at=120, current=1),
+        snap(at=240, current=1),
+    ]
+    assert [d.desired for d in run(FloodwallPolicy(ZERO), interrupted)] == [1, 1, 1, 1, 1, 0]
+
+
+def test_min_replicas_above_zero_never_scales_to_zero() -> None:
+    decisions = run(FloodwallPolicy(), [snap(at=t, current=1) for t in range(0, 601, 60)])
+    assert {d.desired for d in decisions} == {1}
+
+
+# --- contract
+
+
+def test_decide_is_pure() -> None:
+    policy, state = FloodwallPolicy(BUDGET), FloodwallState()
+    s = snap(spread(900_000), at=40, current=2, ingress=12_000, throughput=7_800)
+    assert policy.decide(s, state) == policy.decide(s, state)
+    assert state == FloodwallState()
+
+
+def test_topics_cap_at_the_largest_topic() -> None:
+    two_topics = tuple(PartitionOffsets(t, i, 10**6, 0) for t in ("orders", "inventory") for i in range(12))
+    decision, _ = FloodwallPolicy().decide(snap(parts=two_topics, ingress=0), LONG_AGO)
+    assert (decision.desired, decision.reason) == (12, "capped_partitions")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param({"min_replicas": 3, "max_replicas": 2}, id="min-above-max"),
+        pytest.param({"target_drain_s": 0}, id="no-drain-time"),
+        pytest.param({"scale_down_dead_band": 1.0}, id="dead-band-100pc"),
+        pytest.param({"scale_down_max_fraction": 0}, id="no-step"),
+    ],
+)
+def test_invalid_parameters_are_rejected(bad: dict[str, float]) -> None:
+    with pytest.raises(ValueError):
+        FloodwallParams(**bad)  # type: ignore[arg-type]
