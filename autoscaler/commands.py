@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 from typing import Any
 
-from autoscaler.config import AutoscalerSettings, PolicyName, SimulationSettings, build_policy
+from autoscaler.config import DAEMON_FIELDS, AutoscalerSettings, PolicyName, SimulationSettings, build_policy
 from autoscaler.fleetmodel import FleetParams
 from autoscaler.simulate import FLEET_MODES, SimParams, SimResult, compare, enforces_budget
 from autoscaler.traces import Trace, load_trace, shipped_names
@@ -28,15 +29,19 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> a
         help="replica control for the consumer fleet (simulate policies against traffic traces)",
         description="Lag- and database-aware replica control for the sink's consumer fleet.",
     )
-    autoscale.set_defaults(handler=lambda _args: _usage(autoscale))
+    add_settings_flags(autoscale, AutoscalerSettings)
+    autoscale.set_defaults(handler=_run_daemon)
     sub = autoscale.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=False)
     _register_simulate(sub)
     return autoscale
 
 
-def _usage(parser: argparse.ArgumentParser) -> int:
-    parser.print_help()
-    return 2
+def _run_daemon(args: argparse.Namespace) -> int:
+    settings = settings_from_args(AutoscalerSettings, args)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from autoscaler.run import run  # the daemon's I/O libraries are not needed by `simulate`
+
+    return run(settings)
 
 
 def _register_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -72,7 +77,9 @@ def _register_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser])
         "enforcing (all), unenforced (none); default as-deployed",
     )
     simulate.add_argument("--json", action="store_true", help="print one JSON object keyed by policy")
-    policy_fields = set(AutoscalerSettings.model_fields) - {"write_budget_rows_per_s", "policy"}
+    policy_fields = (
+        set(AutoscalerSettings.model_fields) - DAEMON_FIELDS - {"write_budget_rows_per_s", "policy"}
+    )
     add_settings_flags(simulate, AutoscalerSettings, only=policy_fields)
     add_settings_flags(simulate, SimulationSettings, config_flag=False)
     simulate.set_defaults(handler=_simulate)

@@ -8,6 +8,7 @@ has the same name and meaning as the consumers' setting, so ``FLOODWALL_WRITE_BU
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
@@ -16,6 +17,7 @@ from autoscaler import hpa
 from autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy
 from autoscaler.policy_keda import KedaParams, KedaPolicy
 from floodwall.settings import ServiceSettings
+from floodwall.stack.config import TopicName, default_state_dir
 
 PolicyName = Literal["floodwall", "keda"]
 Select = Literal["Max", "Min", "Disabled"]
@@ -25,6 +27,37 @@ class AutoscalerSettings(ServiceSettings):
     """Which policy decides, and how."""
 
     section: ClassVar[str] = "autoscaler"
+
+    # ---- what to watch and where to act (the daemon; `autoscale simulate` does not use these) ----
+    bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
+    group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
+    orders_topic: TopicName = Field("orders", description="topic of order events")
+    inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
+    state_dir: Path = Field(
+        default_factory=default_state_dir, description="the local stack's state directory"
+    )
+    actuator: Literal["local", "kubernetes"] = Field(
+        "local", description="local: run `floodwall consume` processes here; kubernetes: scale a Deployment"
+    )
+    k8s_namespace: str = Field("default", min_length=1, description="kubernetes: the consumers' namespace")
+    k8s_deployment: str = Field(
+        "floodwall-consumers", min_length=1, description="kubernetes: the consumers' Deployment"
+    )
+    patroni_urls: str = Field(
+        "", description="comma-separated Patroni REST URLs for database health (default: the local stack's)"
+    )
+    prometheus_url: str = Field(
+        "", description="Prometheus URL to read the consumers' throttle state (default: the local stack's)"
+    )
+    metrics_host: str = Field("127.0.0.1", description="address of /metrics, /healthz, /readyz")
+    metrics_port: int = Field(19200, ge=0, le=65535, description="port of /metrics (0 = any free port)")
+    consumer_args: str = Field("", description="local: extra flags for each `floodwall consume` process")
+    consumer_log_dir: Path | None = Field(
+        None, description="local: where consumer logs go (default STATE_DIR/logs/consumers)"
+    )
+    consumer_stop_grace_s: float = Field(
+        30.0, gt=0, description="local: seconds a consumer gets after SIGTERM before it is killed"
+    )
 
     policy: PolicyName = Field(
         "floodwall", description="decision policy: floodwall or keda (KEDA-compatible)"
@@ -115,6 +148,13 @@ class AutoscalerSettings(ServiceSettings):
                     f"policy or set keda_scale_{direction}_select=Disabled"
                 )
         return self
+
+
+DAEMON_FIELDS = frozenset(
+    {"bootstrap_servers", "group_id", "orders_topic", "inventory_topic", "state_dir", "actuator",
+     "k8s_namespace", "k8s_deployment", "patroni_urls", "prometheus_url", "metrics_host", "metrics_port",
+     "consumer_args", "consumer_log_dir", "consumer_stop_grace_s"}
+)  # fmt: skip
 
 
 def floodwall_params(settings: AutoscalerSettings) -> FloodwallParams:

@@ -1,14 +1,12 @@
-"""What the chart, the dashboards and the alerts expect of the autoscaler (issue 5), in one place.
+"""What the chart, the dashboards and the alerts expect of the autoscaler, in one place.
 
-The autoscaler is being built alongside the chart. When it lands: replace ``SETTINGS_FIELDS`` by the real
-``AutoscalerSettings.model_fields`` and ``METRICS`` by the names its metrics module registers, and
-remove ``autoscale`` from ``PENDING_COMMANDS`` (a test fails as soon as the command exists, as a
-reminder).
+``tests/unit/test_autoscaler_io.py`` checks this against the real code: every field is a real
+``AutoscalerSettings`` field, and ``METRICS`` is exactly what ``AutoscalerMetrics`` registers.
 """
 
 from __future__ import annotations
 
-# `floodwall autoscale` reads these settings (env FLOODWALL_<FIELD>).
+# The settings the chart gives `floodwall autoscale` (env FLOODWALL_<FIELD>).
 SETTINGS_FIELDS = frozenset(
     {
         "bootstrap_servers",
@@ -42,8 +40,9 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "floodwall_autoscaler_drain_seconds": ("gauge", ()),
     "floodwall_autoscaler_decisions_total": ("counter", ("reason",)),
     "floodwall_autoscaler_actuation_errors_total": ("counter", ()),
+    "floodwall_autoscaler_measure_errors_total": ("counter", ()),
     "floodwall_autoscaler_db_primary_healthy": ("gauge", ()),
 }
 
 # CLI commands the chart calls that do not exist yet.
-PENDING_COMMANDS = frozenset({"autoscale"})
+PENDING_COMMANDS: frozenset[str] = frozenset()

@@ -1,0 +1,181 @@
+"""Measure: one :class:`~autoscaler.model.Snapshot` per tick, from the Kafka admin API and Patroni's REST API.
+
+- **Offsets**: per partition of the consumed topics, the log end (ListOffsets "latest") and the group's
+  committed offset (OffsetFetch), asked for together so the snapshot is one moment. The sink commits to
+  Kafka right after each database commit, so the committed offsets trail PostgreSQL's truth by one batch
+  at most. On Tansu "latest" reads up to one batch low (DESIGN.md §6): lag is clamped at 0.
+- **Rates**: ingress and egress (events/s) from the deltas of the summed end and committed offsets
+  between two ticks.
+- **Per-replica throughput**: egress ÷ replicas, smoothed, taken only while every replica had work
+  (lag in at least as many partitions as replicas) and the fleet was not throttled, so an idle or
+  budget-limited fleet is never mistaken for a slow one.
+- **Throttle state** (optional, when a Prometheus URL is set): any consumer with paused partitions or a
+  throttle factor below 1.
+- **Database health** (optional, when Patroni URLs are set): a running leader is a healthy primary; no
+  leader, or a leader that changed within ``failover_settle_s``, is a failover in progress.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import quote
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin._listoffsets import OffsetSpec  # re-exported by admin, but not declared so
+
+from autoscaler.model import HEALTHY_DB, DbHealth, PartitionOffsets, Snapshot
+from floodwall.errors import FloodwallError
+from floodwall.stack.probes import ProbeFailed, http_get
+
+
+class MeasureError(FloodwallError):
+    """The broker or the consumer group could not be read this tick (the message says which and why)."""
+
+
+@dataclass(frozen=True)
+class MeasureConfig:
+    bootstrap_servers: str
+    group_id: str
+    topics: tuple[str, ...]
+    patroni_urls: tuple[str, ...] = ()
+    prometheus_url: str = ""
+    timeout_s: float = 10.0
+    failover_settle_s: float = 30.0
+    throughput_smoothing: float = 0.3  # weight of the newest per-replica observation (EWMA)
+
+
+class Measurer:
+    """Builds snapshots; keeps only what rates and the failover window need from the previous tick."""
+
+    def __init__(self, config: MeasureConfig) -> None:
+        self.config = config
+        self._admin = AdminClient(
+            {"bootstrap.servers": config.bootstrap_servers, "socket.timeout.ms": int(config.timeout_s * 1000)}
+        )
+        self._previous: tuple[float, int, int] | None = None  # at, summed end offsets, summed committed
+        self._throughput: float | None = None
+        self._leader: str | None = None
+        self._leader_changed_at = float("-inf")
+
+    def snapshot(self, current_replicas: int, now: float | None = None) -> Snapshot:
+        """One snapshot. Raises MeasureError when the broker or the group cannot be read."""
+        at = time.monotonic() if now is None else now
+        partitions = self.offsets()
+        ingress, egress = self._rates(at, partitions)
+        throttled = self.fleet_throttled()
+        self._observe_throughput(partitions, egress, current_replicas, throttled)
+        return Snapshot(
+            at_s=at,
+            current_replicas=current_replicas,
+            partitions=partitions,
+            ingress_events_per_s=ingress,
+            egress_events_per_s=egress,
+            replica_throughput_events_per_s=self._throughput,
+            fleet_throttled=throttled,
+            db=self.db_health(at),
+        )
+
+    # ---- Kafka ---------------------------------------------------------------------------------
+
+    def offsets(self) -> tuple[PartitionOffsets, ...]:
+        c = self.config
+        try:
+            metadata = self._admin.list_topics(timeout=c.timeout_s)
+            missing = [t for t in c.topics if t not in metadata.topics]
+            if missing:
+                raise MeasureError(f"topic(s) {', '.join(missing)} not found on {c.bootstrap_servers}")
+            tps = [TopicPartition(t, p) for t in c.topics for p in sorted(metadata.topics[t].partitions)]
+            ends = self._admin.list_offsets(
+                {tp: OffsetSpec.latest() for tp in tps}, request_timeout=c.timeout_s
+            )
+            request = [ConsumerGroupTopicPartitions(c.group_id, tps)]
+            committed_future = self._admin.list_consumer_group_offsets(request, request_timeout=c.timeout_s)
+            end_of = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
+            committed = committed_future[c.group_id].result().topic_partitions
+        except KafkaException as exc:
+            raise MeasureError(
+                f"cannot read offsets of group {c.group_id!r} from {c.bootstrap_servers}: {exc.args[0]}"
+            ) from exc
+        committed_of = {(tp.topic, tp.partition): tp.offset for tp in committed}
+        return tuple(
+            PartitionOffsets(
+                tp.topic,
+                tp.partition,
+                max(0, end_of[(tp.topic, tp.partition)]),
+                _valid(committed_of.get((tp.topic, tp.partition))),
+            )
+            for tp in tps
+        )
+
+    def _rates(self, at: float, partitions: Sequence[PartitionOffsets]) -> tuple[float | None, float | None]:
+        end = sum(p.end_offset for p in partitions)
+        done = sum(p.committed_offset for p in partitions if p.committed_offset is not None)
+        previous, self._previous = self._previous, (at, end, done)
+        if previous is None or at <= previous[0]:
+            return None, None
+        elapsed = at - previous[0]
+        return max(0.0, (end - previous[1]) / elapsed), max(0.0, (done - previous[2]) / elapsed)
+
+    def _observe_throughput(
+        self, partitions: Sequence[PartitionOffsets], egress: float | None, replicas: int, throttled: bool
+    ) -> None:
+        busy = sum(1 for p in partitions if (p.lag or 0) > 0)
+        if egress is None or replicas < 1 or throttled or busy < replicas or egress <= 0:
+            return  # an idle, starved or held-back fleet says nothing about what a replica can do
+        observed = egress / replicas
+        w = self.config.throughput_smoothing
+        self._throughput = observed if self._throughput is None else w * observed + (1 - w) * self._throughput
+
+    # ---- consumers (Prometheus) ----------------------------------------------------------------
+
+    def fleet_throttled(self) -> bool:
+        """Any consumer paused or throttled, per Prometheus (False without a Prometheus URL or on error:
+        the policy then relies on the configured budget alone)."""
+        if not self.config.prometheus_url:
+            return False
+        query = "max(floodwall_consumer_paused_partitions) > 0 or min(floodwall_consumer_throttle_factor) < 1"
+        url = f"{self.config.prometheus_url.rstrip('/')}/api/v1/query?query={quote(query)}"
+        try:
+            status, body = http_get(url, timeout_s=self.config.timeout_s)
+            return status == 200 and bool(json.loads(body)["data"]["result"])
+        except (ProbeFailed, OSError, ValueError, KeyError):
+            return False
+
+    # ---- database (Patroni) --------------------------------------------------------------------
+
+    def db_health(self, at: float) -> DbHealth:
+        """From the first Patroni REST URL that answers ``/cluster``; healthy when none is configured."""
+        if not self.config.patroni_urls:
+            return HEALTHY_DB
+        for base in self.config.patroni_urls:
+            try:
+                status, body = http_get(f"{base.rstrip('/')}/cluster", timeout_s=self.config.timeout_s)
+                members = json.loads(body)["members"] if status == 200 else None
+            except (ProbeFailed, OSError, ValueError, KeyError):
+                continue
+            if members is not None:
+                return self._judge(at, members)
+        return DbHealth(False, False, "no Patroni REST endpoint answered")
+
+    def _judge(self, at: float, members: list[dict[str, object]]) -> DbHealth:
+        leaders = [
+            m for m in members if m.get("role") in ("leader", "master") and m.get("state") == "running"
+        ]
+        if not leaders:
+            return DbHealth(False, True, "no running leader: failover in progress")
+        name = str(leaders[0].get("name"))
+        if self._leader is not None and name != self._leader:
+            self._leader_changed_at = at
+        self._leader = name
+        settling = at - self._leader_changed_at < self.config.failover_settle_s
+        detail = f"leader {name}" + (" (new: settling after a failover)" if settling else "")
+        return DbHealth(True, settling, detail)
+
+
+def _valid(offset: int | None) -> int | None:
+    """Kafka reports "no committed offset" as a negative sentinel (-1001, OFFSET_INVALID)."""
+    return offset if offset is not None and offset >= 0 else None

@@ -1,0 +1,101 @@
+"""``floodwall autoscale``: build the measurer, policy and actuator from the settings, then run the loop."""
+
+from __future__ import annotations
+
+import logging
+import shlex
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from prometheus_client import CollectorRegistry
+
+from autoscaler.actuators import Actuator
+from autoscaler.actuators.kubernetes import KubernetesDeployment
+from autoscaler.actuators.local import LocalFleet
+from autoscaler.config import AutoscalerSettings, build_policy
+from autoscaler.daemon import Autoscaler
+from autoscaler.measure import MeasureConfig, Measurer
+from autoscaler.metrics import AutoscalerMetrics
+from floodwall.httpserve import ServiceHttp
+from floodwall.promtargets import register_target
+from floodwall.stack.state import load_state
+
+log = logging.getLogger(__name__)
+
+
+def measure_config(settings: AutoscalerSettings) -> MeasureConfig:
+    """Patroni and Prometheus default to the local stack's when one exists in ``state_dir``."""
+    patroni = tuple(u.strip() for u in settings.patroni_urls.split(",") if u.strip())
+    prometheus = settings.prometheus_url
+    state = load_state(settings.state_dir) if not patroni or not prometheus else None
+    if state is not None:
+        layout = state.layout
+        patroni = patroni or tuple(f"http://127.0.0.1:{n.rest_port}" for n in layout.nodes)
+        prometheus = prometheus or layout.prometheus_url
+    return MeasureConfig(
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=settings.group_id,
+        topics=(settings.orders_topic, settings.inventory_topic),
+        patroni_urls=patroni,
+        prometheus_url=prometheus,
+    )
+
+
+def consumer_command(settings: AutoscalerSettings) -> list[str]:
+    """One local consumer: the same group, topics, stack and budget as the autoscaler was given."""
+    command = [
+        sys.executable, "-m", "floodwall", "consume",
+        "--bootstrap-servers", settings.bootstrap_servers,
+        "--group-id", settings.group_id,
+        "--orders-topic", settings.orders_topic,
+        "--inventory-topic", settings.inventory_topic,
+        "--state-dir", str(settings.state_dir),
+        "--write-budget-rows-per-s", str(settings.write_budget_rows_per_s),
+        "--metrics-port", "0",
+    ]  # fmt: skip
+    return command + shlex.split(settings.consumer_args)
+
+
+def build_actuator(settings: AutoscalerSettings) -> Actuator:
+    if settings.actuator == "kubernetes":
+        return KubernetesDeployment(settings.k8s_namespace, settings.k8s_deployment)
+    log_dir = settings.consumer_log_dir or Path(settings.state_dir) / "logs" / "consumers"
+    return LocalFleet(consumer_command(settings), log_dir, stop_grace_s=settings.consumer_stop_grace_s)
+
+
+def run(settings: AutoscalerSettings) -> int:
+    """Run until SIGTERM/SIGINT; the local fleet is stopped gracefully on the way out."""
+    registry = CollectorRegistry()
+    metrics = AutoscalerMetrics.create(registry)
+    policy = build_policy(settings)
+    actuator = build_actuator(settings)
+    scaler = Autoscaler(Measurer(measure_config(settings)), policy, actuator, metrics)
+    stopping = threading.Event()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        log.info("%s: stopping (the local fleet, if any, leaves the group)", signal.Signals(signum).name)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    http = ServiceHttp(
+        settings.metrics_host,
+        settings.metrics_port,
+        registry,
+        lambda: (True, "ticking"),
+        lambda: (True, "ok"),
+    )
+    unregister = register_target(settings.state_dir, "autoscaler", http.port, {"service": "autoscaler"})
+    log.info(
+        "autoscaler: policy %s, actuator %s, group %s, every %.0f s; metrics on http://%s:%d/metrics",
+        policy.name, settings.actuator, settings.group_id, settings.tick_s, settings.metrics_host, http.port,
+    )  # fmt: skip
+    try:
+        scaler.run(settings.tick_s, stopping)
+    finally:
+        unregister()
+        http.close()
+    return 0
