@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -161,7 +161,7 @@ class Measurer:
                 return self._judge(at, members)
         return DbHealth(False, False, "no Patroni REST endpoint answered")
 
-    def _judge(self, at: float, members: list[dict[str, object]]) -> DbHealth:
+    def _judge(self, at: float, members: Sequence[Mapping[str, object]]) -> DbHealth:
         leaders = [
             m for m in members if m.get("role") in ("leader", "master") and m.get("state") == "running"
         ]
