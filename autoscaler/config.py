@@ -98,6 +98,12 @@ class AutoscalerSettings(ServiceSettings):
     scale_down_max_fraction: float = Field(
         1.0, gt=0, le=1, description="floodwall: largest fraction of the replicas removed in one step"
     )
+    replica_start_s: float = Field(
+        4.3,
+        ge=0,
+        description="floodwall: seconds from starting a replica until it applies events (process start "
+        "~1 s + group rebalance ~3.3 s, measured); with tick_s, how far a rising ingress is projected",
+    )
     keda_lag_threshold: int = Field(10, gt=0, description="keda: lagThreshold (target lag per replica)")
     keda_activation_lag_threshold: int = Field(0, ge=0, description="keda: activationLagThreshold")
     keda_offset_reset_policy: Literal["latest", "earliest"] = Field(
@@ -170,6 +176,9 @@ def floodwall_params(settings: AutoscalerSettings) -> FloodwallParams:
         scale_down_dead_band=settings.scale_down_dead_band,
         scale_down_window_s=settings.scale_down_window_s,
         scale_down_max_fraction=settings.scale_down_max_fraction,
+        # Replicas decided now are working only after they start, and a wrong count is corrected only
+        # after the next tick's replicas start: size for the rate at the end of both.
+        scale_up_lead_s=settings.tick_s + settings.replica_start_s,
     )
 
 

@@ -11,7 +11,10 @@ Rules, in the order they are applied (each has its own reason code):
    lag above the threshold for the whole scale-down window.
 3. **Size by rate**: ``needed = ingress + backlog ÷ target_drain_s`` events/s and
    ``replicas = ceil(needed ÷ per-replica throughput)``, the throughput measured (one unthrottled replica)
-   or else the configured estimate.
+   or else the configured estimate. A rising ingress is projected ``scale_up_lead_s`` ahead (its slope
+   since the last tick; the settings make it one tick plus a replica's start-up and rebalance): replicas
+   added now work only after they start, and a count too low is corrected only by the next tick's, so on
+   a ramp they are sized for the rate they will meet — one step instead of a staircase of rebalances.
 4. **Caps** — ``capped_budget``: never more replicas than the write budget can feed,
    ``ceil(budget events/s ÷ per-replica throughput)`` (the consumers split the budget by partitions, so the
    last replica runs partly throttled and the database never sees more than the budget);
@@ -19,7 +22,10 @@ Rules, in the order they are applied (each has its own reason code):
    needs, at most the partitions of the largest topic); ``capped_max``; ``floor_min``.
 5. **Up at once** (``scale_up_ingress`` when the ingress alone outruns the fleet, else
    ``scale_up_backlog``). The budget and ``max_replicas`` caps also apply at once downward.
-6. **Down with hysteresis**: only to a count that would still have ``scale_down_dead_band`` headroom
+6. **Never down while draining** (``hold_draining``): while the backlog, not the ingress, sets the size,
+   removing a replica would stall the whole group mid-drain. Recommendations made during the drain were
+   sized for a backlog that is gone; the scale-down window starts afresh when the drain ends.
+7. **Down with hysteresis**: only to a count that would still have ``scale_down_dead_band`` headroom
    (``hold_dead_band``), only to the highest recommendation of the last ``scale_down_window_s`` and only
    once that long has passed since the last change (``stabilizing``), at most ``scale_down_max_fraction``
    of the replicas at a time (``scale_down_step``, else ``scale_down``). Every membership change stops the
@@ -48,6 +54,7 @@ class FloodwallParams:
     scale_down_dead_band: float = 0.2
     scale_down_window_s: float = 120.0
     scale_down_max_fraction: float = 1.0
+    scale_up_lead_s: float = 9.3  # one 5 s tick + a replica's start and rebalance (4.3 s); 0 = no projection
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_replicas <= self.max_replicas or self.max_replicas < 1:
@@ -56,6 +63,8 @@ class FloodwallParams:
             raise ValueError("target_drain_s, replica throughput and rows_per_event must be positive")
         if not 0 <= self.scale_down_dead_band < 1 or not 0 < self.scale_down_max_fraction <= 1:
             raise ValueError("need 0 <= scale_down_dead_band < 1 and 0 < scale_down_max_fraction <= 1")
+        if self.scale_up_lead_s < 0:
+            raise ValueError("scale_up_lead_s must not be negative")
 
 
 @dataclass(frozen=True)
@@ -68,11 +77,15 @@ class FloodwallState:
     recommendations: tuple[tuple[float, int], ...] = ()
     last_change_s: float | None = None
     idle_since_s: float | None = None
+    last_ingress: tuple[float, float] | None = None  # (at_s, events/s): for the ingress slope
+    draining: bool = False  # the backlog, not the ingress, sets the size
+    drained_since_s: float | None = None  # when the last drain ended (None: no drain seen)
 
 
 @dataclass(frozen=True)
 class _Sizing:
     needed: float  # events/s
+    ingress: float  # events/s, projected over the scale-up lead on a rising rate
     throughput: float  # events/s of one replica
     measured: bool
     raw: int  # replicas for `needed`, before caps
@@ -102,7 +115,9 @@ class FloodwallPolicy:
 
     def decide(self, snapshot: Snapshot, state: FloodwallState) -> tuple[Decision, FloodwallState]:
         now, current = snapshot.at_s, snapshot.current_replicas
-        sizing = self._size(snapshot)
+        sizing = self._size(snapshot, state)
+        if snapshot.ingress_events_per_s is not None:
+            state = replace(state, last_ingress=(now, snapshot.ingress_events_per_s))
         detail = sizing.describe(snapshot)
         if not snapshot.db.writable:
             why = snapshot.db.detail or "primary unavailable"
@@ -130,12 +145,12 @@ class FloodwallPolicy:
             return self._down(now, state, sizing, target, current, detail)
         return Decision(current, sizing.reason or "steady", f"{detail}; {current} running"), state
 
-    def _size(self, snapshot: Snapshot) -> _Sizing:
+    def _size(self, snapshot: Snapshot, state: FloodwallState) -> _Sizing:
         p = self.params
         measured = snapshot.replica_throughput_events_per_s
         usable = measured is not None and measured > 0
         throughput = measured if measured is not None and usable else p.replica_throughput_events_per_s
-        ingress = max(snapshot.ingress_events_per_s or 0.0, 0.0)
+        ingress = self._projected_ingress(snapshot, state)
         needed = ingress + snapshot.total_lag / p.target_drain_s
         raw = ceil_div(needed, throughput)
         caps: list[tuple[int, str]] = []
@@ -152,7 +167,17 @@ class FloodwallPolicy:
             target, reason = p.min_replicas, "floor_min"
         hard_cap, hard_reason = min((c for c in caps if c[1] != "capped_partitions"), key=lambda c: c[0])
         hard_cap = max(hard_cap, p.min_replicas, 1)  # min_replicas is the operator's word: it wins
-        return _Sizing(needed, throughput, usable, raw, target, reason, hard_cap, hard_reason)
+        return _Sizing(needed, ingress, throughput, usable, raw, target, reason, hard_cap, hard_reason)
+
+    def _projected_ingress(self, snapshot: Snapshot, state: FloodwallState) -> float:
+        """The ingress now, or on a rising rate, where its slope since the last tick takes it by the time
+        new replicas would be working (never below the measured rate)."""
+        ingress = max(snapshot.ingress_events_per_s or 0.0, 0.0)
+        last = state.last_ingress
+        if last is None or snapshot.ingress_events_per_s is None or snapshot.at_s <= last[0]:
+            return ingress
+        slope = (ingress - last[1]) / (snapshot.at_s - last[0])
+        return ingress + max(0.0, slope) * self.params.scale_up_lead_s
 
     def _track_idle(self, snapshot: Snapshot, state: FloodwallState) -> FloodwallState:
         idle = (snapshot.ingress_events_per_s or 0.0) <= 0 and snapshot.total_lag <= (
@@ -187,13 +212,18 @@ class FloodwallPolicy:
     def _up_reason(self, snapshot: Snapshot, sizing: _Sizing, current: int) -> str:
         if sizing.reason:
             return sizing.reason
-        ingress_only = ceil_div(max(snapshot.ingress_events_per_s or 0.0, 0.0), sizing.throughput)
+        ingress_only = ceil_div(sizing.ingress, sizing.throughput)
         return "scale_up_ingress" if ingress_only > current else "scale_up_backlog"
 
     def _down(
         self, now: float, state: FloodwallState, sizing: _Sizing, target: int, current: int, detail: str
     ) -> tuple[Decision, FloodwallState]:
         p = self.params
+        if sizing.raw > ceil_div(sizing.ingress, sizing.throughput):  # the backlog sets the size
+            state = replace(state, recommendations=(), draining=True)
+            return Decision(current, "hold_draining", f"{detail}; keeping {current} until drained"), state
+        if state.draining:
+            state = replace(state, draining=False, drained_since_s=now)
         banded = ceil_div(sizing.needed, sizing.throughput * (1 - p.scale_down_dead_band))
         floor = max(target, banded)
         if floor >= current:
@@ -201,7 +231,13 @@ class FloodwallPolicy:
             return Decision(current, "hold_dead_band", f"{detail}; {band}"), state
         highest = max(rec for _, rec in state.recommendations)
         since_change = None if state.last_change_s is None else now - state.last_change_s
-        if highest >= current or (since_change is not None and since_change < p.scale_down_window_s):
+        # After a drain the window must be watched in full before the first step down.
+        watched = math.inf if state.drained_since_s is None else now - state.drained_since_s
+        if (
+            highest >= current
+            or watched < p.scale_down_window_s
+            or (since_change is not None and since_change < p.scale_down_window_s)
+        ):
             window = f"{p.scale_down_window_s:g} s window (highest recent recommendation {highest})"
             return Decision(current, "stabilizing", f"{detail}; waiting out the {window}"), state
         step = max(1, math.floor(current * p.scale_down_max_fraction))

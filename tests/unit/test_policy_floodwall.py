@@ -242,3 +242,39 @@ def test_topics_cap_at_the_largest_topic() -> None:
 def test_invalid_parameters_are_rejected(bad: dict[str, float]) -> None:
     with pytest.raises(ValueError):
         FloodwallParams(**bad)  # type: ignore[arg-type]
+
+
+# --- ramps and drains
+
+
+def test_a_rising_ingress_is_sized_for_when_new_replicas_will_work() -> None:
+    # 1,000/s then 8,250/s five seconds later: at that slope the rate is ~23,600/s by the time replicas
+    # started now work and the next tick could correct them (9.3 s): 3 replicas at once, not 2 then 3.
+    ticks = [snap(at=0, ingress=1_000), snap(at=5, ingress=8_250)]
+    assert [(d.desired, d.reason) for d in run(FloodwallPolicy(), ticks)] == [
+        (1, "steady"),
+        (3, "scale_up_ingress"),
+    ]
+    flat = replace(DEFAULT, scale_up_lead_s=0)
+    assert run(FloodwallPolicy(flat), ticks)[-1].desired == 2
+
+
+def test_a_falling_ingress_is_not_projected() -> None:
+    ticks = [snap(at=0, ingress=20_000, current=3), snap(at=5, ingress=12_000, current=3)]
+    assert (
+        "needs 12,000 events/s" in run(FloodwallPolicy(), ticks, LONG_AGO)[-1].detail
+    )  # not extrapolated down
+
+
+def test_no_replica_is_removed_while_the_backlog_sets_the_size() -> None:
+    # 1,000/s needs 1 replica, but 600,000 behind at a 60 s target needs 2: keep all 3 until drained
+    assert decide(DEFAULT, spread(600_000), current=3, ingress=1_000) == (3, "hold_draining")
+
+
+def test_the_window_restarts_when_a_drain_ends() -> None:
+    draining = [snap(spread(600_000), at=t, current=3, ingress=1_000) for t in (0, 5)]
+    drained = [snap(at=t, current=3, ingress=1_000) for t in (10, 60, 129, 130)]
+    decisions = run(FloodwallPolicy(), draining + drained, LONG_AGO)
+    reasons = ["hold_draining"] * 2 + ["stabilizing"] * 3 + ["scale_down"]
+    assert [d.reason for d in decisions] == reasons
+    assert decisions[-1].desired == 1  # one step: the drain's recommendations no longer count
