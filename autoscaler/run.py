@@ -88,7 +88,8 @@ def run(settings: AutoscalerSettings) -> int:
         lambda: (True, "ticking"),
         lambda: (True, "ok"),
     )
-    unregister = register_target(settings.state_dir, "autoscaler", http.port, {"service": "autoscaler"})
+    labels = {"service": "autoscaler", "consumer_group": settings.group_id}  # as the chart labels it
+    unregister = register_target(settings.state_dir, "autoscaler", http.port, labels)
     log.info(
         "autoscaler: policy %s, actuator %s, group %s, every %.0f s; metrics on http://%s:%d/metrics",
         policy.name, settings.actuator, settings.group_id, settings.tick_s, settings.metrics_host, http.port,

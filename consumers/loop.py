@@ -119,9 +119,8 @@ class SinkConsumer:
         last_report = time.monotonic()
         http = ServiceHttp(s.metrics_host, s.metrics_port, self.metrics_registry, self._healthy, self._ready)
         self.http_port = http.port
-        unregister = register_target(
-            s.state_dir, f"consumer-{s.group_id}", http.port, {"service": "consumer"}
-        )
+        labels = {"service": "consumer", "consumer_group": s.group_id}  # as the chart labels its targets
+        unregister = register_target(s.state_dir, f"consumer-{s.group_id}", http.port, labels)
         log.info("metrics and probes on http://%s:%d/metrics", s.metrics_host, http.port)
         try:
             while not self._stopping.is_set():
