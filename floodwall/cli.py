@@ -11,6 +11,7 @@ from floodwall import bench as bench_commands
 from floodwall.db import commands as db_commands
 from floodwall.errors import ConfigError, FloodwallError
 from floodwall.stack import commands as stack_commands
+from loadgen import commands as loadgen_commands
 from producers import commands as produce_commands
 from schemas import commands as schemas_commands
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     produce_commands.register(commands)
     consume_commands.register(commands)
     bench_commands.register(commands)
+    loadgen_commands.register(commands)
     return parser
 
 

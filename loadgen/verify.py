@@ -66,6 +66,7 @@ class DbReport:
     by_type: dict[str, dict[str, int]]  # event type -> applied / rejected
     latency_s: dict[str, float | None]  # acknowledged -> committed: p50, p90, p99, p999, max
     applied_per_s: list[int]  # seconds since the profile's t = 0
+    applied_before: int  # applied before t = 0 (the initial restocks)
     extra_order_lines: int
     missing_order_lines: int
     rejections: Rejections
@@ -80,6 +81,7 @@ def verify_database(database_url: str, acks: Sequence[Ack], namespace: str, star
         _load(conn, accepted)
         missing, samples = _missing(conn)
         lines = _order_lines(conn)
+        per_second = _applied_per_second(conn, start_at)
         report = DbReport(
             accepted=len(accepted),
             missing=missing,
@@ -97,7 +99,8 @@ def verify_database(database_url: str, acks: Sequence[Ack], namespace: str, star
             ),
             by_type=_by_type(conn),
             latency_s=_latency(conn),
-            applied_per_s=_applied_per_second(conn, start_at),
+            applied_per_s=per_second[1],
+            applied_before=per_second[0],
             extra_order_lines=lines[0],
             missing_order_lines=lines[1],
             rejections=_rejections(conn, namespace),
@@ -161,14 +164,15 @@ def _latency(conn: Conn) -> dict[str, float | None]:
     return found
 
 
-def _applied_per_second(conn: Conn, start_at: float) -> list[int]:
+def _applied_per_second(conn: Conn, start_at: float) -> tuple[int, list[int]]:
     rows = conn.execute(
         "SELECT floor(extract(epoch FROM p.committed_at)::float8 - %s)::int AS s, count(*) FROM lg_acked "
         "JOIN processed_events p USING (event_id) GROUP BY 1 ORDER BY 1",
         (start_at,),
     ).fetchall()
     counts: dict[int, int] = {int(s): int(n) for s, n in rows if int(s) >= 0}
-    return [counts.get(s, 0) for s in range(max(counts, default=-1) + 1)]
+    before = sum(int(n) for s, n in rows if int(s) < 0)
+    return before, [counts.get(s, 0) for s in range(max(counts, default=-1) + 1)]
 
 
 def _order_lines(conn: Conn) -> tuple[int, int]:
