@@ -100,9 +100,10 @@ def _exit_status(report: dict[str, object]) -> int:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from loadgen.runner import execute, prepare_trace
+    from loadgen.runner import execute, prepare_trace, resolve_endpoints
 
     settings = settings_from_args(LoadgenSettings, args)
+    resolve_endpoints(settings)  # a missing stack or URL is reported before seconds of generating
     console = Console()
     with tempfile.TemporaryDirectory(prefix="floodwall-trace-") as scratch:
         path = args.record or Path(scratch) / "trace.fwt"

@@ -51,7 +51,7 @@ class LoadgenSettings(ServiceSettings):
     max_items: int = Field(5, ge=1, le=20, description="most lines per order (1..max, uniform)")
     senders: int = Field(0, ge=0, le=64, description="sender processes (0: enough for the peak rate)")
     sender_capacity: float = Field(
-        12_000.0, gt=0, description="events/s one sender process sustains (sizes senders=0)"
+        9_000.0, gt=0, description="events/s one sender process sustains (sizes senders=0)"
     )
     bootstrap_servers: str = Field("", description="Kafka bootstrap servers (default: the local stack's)")
     orders_topic: TopicName = Field("orders", description="topic of order events")
