@@ -112,5 +112,6 @@ def _commit(ax: Axes, points: list[list[float]]) -> str | None:
 
 
 def _drained_at(report: dict[str, Any]) -> float | None:
-    drain, send = report.get("drain_s"), report["run"].get("send_s")
-    return None if drain is None or send is None else float(send) + float(drain)
+    """When the run's last event was applied (seconds since t = 0), if it drained."""
+    at = report["run"].get("drained_at_s")
+    return None if at is None or report.get("drain_s") is None else float(at)

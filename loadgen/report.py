@@ -28,6 +28,15 @@ def duplicated_of(db: DbReport) -> int:
     return db.duplicated_ids + db.extra_order_lines + len(db.skus.stock_above_ledger)
 
 
+def drain_seconds(run: RunRecord, drain: DrainResult | None, db: DbReport | None) -> float | None:
+    """Seconds from the end of sending (every event acknowledged) until the run's last event was in
+    PostgreSQL — read from the database, so it holds however late verification runs. ``committed_at``
+    is its transaction's start: this understates by at most one commit. None when not drained."""
+    if drain is None or not drain.drained or db is None or db.last_applied_at is None:
+        return None
+    return max(0.0, db.last_applied_at - run.finished_at)
+
+
 def findings_of(run: RunRecord, drain: DrainResult, db: DbReport) -> Findings:
     """What the verdict looks at, from the run, the drain wait and the database checks."""
     complete = (
@@ -95,7 +104,7 @@ def build_report(
         "duplicated": None,
         "oversold_skus": len(db.skus.oversold) if db else None,
         "latency_p99_s": _round(db.latency_s.get("p99")) if db else None,
-        "drain_s": _round(drain.seconds) if drain else None,
+        "drain_s": _round(drain_seconds(run, drain, db)),
         # Replicas come from a probe: the local stack's Prometheus (consumers that registered), or
         # whatever the caller feeds (the autoscaler). None when nothing was fed.
         "peak_replicas": None if peak.get("replicas") is None else int(peak["replicas"] or 0),
@@ -119,6 +128,10 @@ def build_report(
             "trace": run.trace_path,
             "start_at": run.start_at,
             "send_s": _round(run.finished_at - run.start_at),
+            "drained_at_s": None
+            if not db or db.last_applied_at is None
+            else _round(db.last_applied_at - run.start_at),
+            "drain_wait_s": _round(drain.seconds) if drain else None,
             "interrupted": run.interrupted,
             "prediction": run.footer["prediction"],
         },

@@ -12,7 +12,6 @@ Extra or replacement series (say, the autoscaler's replica count) go in through 
 from __future__ import annotations
 
 import os
-import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from loadgen.chart import write_chart
 from loadgen.config import LoadgenSettings, resolve_endpoint
 from loadgen.drain import DrainResult, spans_of, wait_drained
 from loadgen.pacer import processes_for
-from loadgen.record import RunRecord, Target
+from loadgen.record import RUN_FILE, RunRecord, Target
 from loadgen.report import build_report, findings_of, ingress_per_second, write_json
 from loadgen.sampler import Probe, Sampler, default_probes
 from loadgen.send import SendOutcome, Tick, send_trace
@@ -99,8 +98,7 @@ def execute(
     )
     preflight(trace, settings, endpoints)
     run_dir = settings.report_dir / "run"
-    if run_dir.exists():
-        shutil.rmtree(run_dir)  # acknowledgement logs of an earlier run would be verified with this one
+    _clear_previous(run_dir)
     senders = settings.senders or processes_for(
         float(trace.header["profile"]["peak"]), settings.sender_capacity, os.cpu_count() or 1
     )
@@ -115,6 +113,14 @@ def execute(
     run.series = sampler.series.points  # filled on; saved again after the drain
     run.save(run_dir)
     return finish(run, run_dir, settings, endpoints, console, sampler)
+
+
+def _clear_previous(run_dir: Path) -> None:
+    """Remove an earlier run's logs: they would be verified with this one. Its spool directories stay:
+    events in them were accepted and this run's senders deliver them first."""
+    for pattern in ("acks-*.bin", "sender-*.log", RUN_FILE):
+        for path in run_dir.glob(pattern):
+            path.unlink()
 
 
 def preflight(trace: Trace, settings: LoadgenSettings, endpoints: Endpoints) -> None:

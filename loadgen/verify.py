@@ -67,6 +67,7 @@ class DbReport:
     latency_s: dict[str, float | None]  # acknowledged -> committed: p50, p90, p99, p999, max
     applied_per_s: list[int]  # seconds since the profile's t = 0
     applied_before: int  # applied before t = 0 (the initial restocks)
+    last_applied_at: float | None  # wall-clock committed_at of the run's last event in PostgreSQL
     extra_order_lines: int
     missing_order_lines: int
     rejections: Rejections
@@ -101,6 +102,7 @@ def verify_database(database_url: str, acks: Sequence[Ack], namespace: str, star
             latency_s=_latency(conn),
             applied_per_s=per_second[1],
             applied_before=per_second[0],
+            last_applied_at=_last_applied(conn),
             extra_order_lines=lines[0],
             missing_order_lines=lines[1],
             rejections=_rejections(conn, namespace),
@@ -173,6 +175,14 @@ def _applied_per_second(conn: Conn, start_at: float) -> tuple[int, list[int]]:
     counts: dict[int, int] = {int(s): int(n) for s, n in rows if int(s) >= 0}
     before = sum(int(n) for s, n in rows if int(s) < 0)
     return before, [counts.get(s, 0) for s in range(max(counts, default=-1) + 1)]
+
+
+def _last_applied(conn: Conn) -> float | None:
+    row = conn.execute(
+        "SELECT extract(epoch FROM max(p.committed_at))::float8 FROM lg_acked JOIN processed_events p "
+        "USING (event_id)"
+    ).fetchone()
+    return None if not row or row[0] is None else float(row[0])
 
 
 def _order_lines(conn: Conn) -> tuple[int, int]:

@@ -89,7 +89,8 @@ def db_report(**kw: object) -> DbReport:
         accepted=32, missing=0, missing_samples=[], duplicated_ids=0, preexisting=0,
         by_type={"order.placed": {"applied": 32, "rejected": 0}},
         latency_s={"p50": 0.1, "p90": 0.2, "p99": 0.3, "p999": 0.4, "max": 0.5},
-        applied_per_s=[5, 10, 15], applied_before=2, extra_order_lines=0, missing_order_lines=0,
+        applied_per_s=[5, 10, 15], applied_before=2, last_applied_at=1004.75, extra_order_lines=0,
+        missing_order_lines=0,
         rejections=Rejections(reservations=2), skus=SkuFindings(skus=4, sold_out=1),
     )  # fmt: skip
     return DbReport(**{**base, **kw})  # type: ignore[arg-type]
@@ -108,7 +109,7 @@ def test_timeline_backlog_is_acknowledged_minus_applied() -> None:
 
 def test_report_has_the_documented_keys_and_the_chart_is_drawn(tmp_path: Path) -> None:
     run, db = run_record(), db_report()
-    drain = DrainResult(True, 1.25, 0)
+    drain = DrainResult(True, 9.0, 0)
     verdict = judge(findings_of(run, drain, db))
     assert verdict.passed, verdict.reasons
     report = build_report(run, PerSecond(), drain, db, verdict)
@@ -121,7 +122,9 @@ def test_report_has_the_documented_keys_and_the_chart_is_drawn(tmp_path: Path) -
         0,
         0,
     )
+    # Drain: from the end of sending (1003.5) to the last commit (1004.75), not the wait's own length.
     assert (report["latency_p99_s"], report["drain_s"], report["peak_replicas"]) == (0.3, 1.25, 2)
+    assert report["run"]["drained_at_s"] == 4.75
     assert report["rate"]["windows_10s"] == [] and report["rate"]["sent_events"] == 30
     write_json(report, tmp_path / "report.json")
     assert json.loads((tmp_path / "report.json").read_text())["verdict"] == "PASS"
