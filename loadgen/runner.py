@@ -108,7 +108,11 @@ def execute(
         | dict(probes or {}),
         settings.sample_interval_s,
     )
-    outcome = _send(trace, producer, run_dir, senders, settings, sampler, console)
+    try:
+        outcome = _send(trace, producer, run_dir, senders, settings, sampler, console)
+    except BaseException:
+        sampler.stop()  # a sender failed or Ctrl-C twice: no report, and no thread left polling
+        raise
     run = _record(trace, settings, outcome)
     run.series = sampler.series.points  # filled on; saved again after the drain
     run.save(run_dir)

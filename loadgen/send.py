@@ -144,7 +144,9 @@ def _collect(
             if not any(p.is_alive() for p in procs) and results.empty():
                 raise FloodwallError("a sender process died without a report") from None
         except KeyboardInterrupt:
-            interrupted = True  # senders flush and report; a second Ctrl-C aborts
+            if interrupted:
+                raise  # the second Ctrl-C: stop waiting (send_trace's clean-up ends the senders)
+            interrupted = True  # the senders flush and report what they sent
             sync.stop.set()
         tick(Tick(time.time() - start_at, sum(sync.sent), sum(sync.acked)))
         if any(r.error for r in done):
