@@ -98,7 +98,7 @@ def build_report(
     peak = {name: _peak(points) for name, points in run.series.items()}
     report: dict[str, Any] = {
         "verdict": verdict.label if verdict else NOT_VERIFIED,
-        "reasons": verdict.reasons if verdict else [],
+        "reasons": verdict.reasons if verdict else _unverified_reasons(run),
         "acknowledged": run.accepted,
         "missing": db.missing if db else None,
         "duplicated": None,
@@ -172,6 +172,14 @@ def _db_part(run: RunRecord, db: DbReport) -> dict[str, Any]:
         },
         "skus": {"total": db.skus.skus, "sold_out": db.skus.sold_out},
     }
+
+
+def _unverified_reasons(run: RunRecord) -> list[str]:
+    """What is wrong with a send-only run (it has no verdict, but it can still fall short)."""
+    reasons = ["the run was interrupted before the whole trace was sent"] if run.interrupted else []
+    if run.accepted < run.emitted:
+        reasons.append(f"{run.emitted - run.accepted} of {run.emitted} events were not accepted by the SDK")
+    return reasons
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:

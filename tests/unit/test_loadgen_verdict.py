@@ -142,3 +142,14 @@ def test_unfed_replicas_are_null_and_a_failure_shows_in_the_report() -> None:
     assert report["verdict"] == "FAIL" and any("missing" in r for r in report["reasons"])
     # The prediction is not held against a run that lost events.
     assert not any("predicted" in r for r in report["reasons"])
+
+
+def test_send_only_report_has_no_verdict_but_names_an_interruption() -> None:
+    run = run_record()
+    assert build_report(run, PerSecond(), None, None, None)["reasons"] == []
+    run.interrupted = True
+    run.statuses = {"acknowledged": 30, "refused": 2}
+    report = build_report(run, PerSecond(), None, None, None)
+    assert report["verdict"] == "NOT VERIFIED" and report["missing"] is None and report["drain_s"] is None
+    assert len(report["reasons"]) == 2 and "interrupted" in report["reasons"][0]
+    assert report["reasons"][1] == "2 of 32 events were not accepted by the SDK"
