@@ -13,6 +13,7 @@ from floodwall import topics_cli as topics_commands
 from floodwall.db import commands as db_commands
 from floodwall.errors import ConfigError, FloodwallError
 from floodwall.stack import commands as stack_commands
+from loadgen import commands as loadgen_commands
 from producers import commands as produce_commands
 from schemas import commands as schemas_commands
 
@@ -32,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     consume_commands.register(commands)
     autoscale_commands.register(commands)
     bench_commands.register(commands)
+    loadgen_commands.register(commands)
     return parser
 
 

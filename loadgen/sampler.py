@@ -1,0 +1,153 @@
+"""Series sampled while a run goes on: Kafka lag, and hooks for replicas and database commit latency.
+
+A :class:`Sampler` thread calls each probe every ``interval_s`` and keeps ``(seconds since t = 0,
+value)`` points; a probe that returns None (or raises) leaves a gap. Probes are plain callables, so
+whoever drives a run can feed series it knows better: the autoscaler's replica count, say::
+
+    probes = default_probes(...) | {"replicas": lambda: float(actuator.current())}
+
+Defaults: ``lag_events`` from the Kafka admin API, ``replicas`` and ``commit_p99_s`` from Prometheus
+when one is reachable (consumers register with the local stack's Prometheus).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+
+# OffsetSpec's and AdminClient's documented home is confluent_kafka.admin, whose stub lacks OffsetSpec.
+from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+
+from floodwall.stack.probes import ProbeFailed, http_json
+
+log = logging.getLogger(__name__)
+
+Probe = Callable[[], float | None]
+Point = tuple[float, float]
+
+REPLICAS_QUERY = 'count(up{service="consumer"} == 1)'
+COMMIT_P99_QUERY = (
+    "histogram_quantile(0.99, sum by (le) (rate(floodwall_consumer_commit_seconds_bucket[15s])))"
+)
+
+
+@dataclass
+class Series:
+    """Named series of (seconds since t = 0, value)."""
+
+    points: dict[str, list[Point]] = field(default_factory=dict)
+
+    def add(self, name: str, t: float, value: float) -> None:
+        self.points.setdefault(name, []).append((round(t, 3), value))
+
+    def peak(self, name: str) -> float | None:
+        values = [v for _, v in self.points.get(name, [])]
+        return max(values) if values else None
+
+
+class Sampler:
+    """Calls every probe each ``interval_s`` on a daemon thread, from :meth:`start` until :meth:`stop`."""
+
+    def __init__(self, probes: Mapping[str, Probe], interval_s: float) -> None:
+        self.probes = dict(probes)
+        self.interval_s = interval_s
+        self.series = Series()
+        self._zero = time.time()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="loadgen-sampler", daemon=True)
+
+    def start(self, zero: float) -> None:
+        """Start sampling; times are seconds since the wall-clock time ``zero`` (the profile's t = 0)."""
+        self._zero = zero
+        self._thread.start()
+
+    def stop(self) -> Series:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        return self.series
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            began = time.time()
+            for name, probe in self.probes.items():
+                try:
+                    value = probe()
+                except Exception as exc:  # a probe must never stop the others, nor the run
+                    log.debug("probe %s failed: %s", name, exc)
+                    value = None
+                if value is not None:
+                    self.series.add(name, began - self._zero, value)
+            self._stop.wait(max(0.0, self.interval_s - (time.time() - began)))
+
+
+class KafkaLag:
+    """Total lag of a consumer group over some topics: end offsets minus committed offsets.
+
+    On Tansu, ListOffsets "latest" returns the base offset of the newest batch, not the log end
+    (DESIGN.md §6), so this reads low by up to a batch per partition; each partition is clamped at 0.
+    The sink commits Kafka offsets after its database commit, so this is the lag standard tools see.
+    """
+
+    def __init__(self, bootstrap_servers: str, group: str, topics: list[str]) -> None:
+        self._admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000})
+        self._group = group
+        self._topics = topics
+        self._partitions: list[TopicPartition] = []
+
+    def __call__(self) -> float | None:
+        if not self._partitions:
+            metadata = self._admin.list_topics(timeout=5)
+            self._partitions = [
+                TopicPartition(t, p)
+                for t in self._topics
+                if t in metadata.topics
+                for p in metadata.topics[t].partitions
+            ]
+        try:
+            latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+            ends = self._admin.list_offsets({tp: latest for tp in self._partitions}, request_timeout=5)
+            end = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
+            request = [ConsumerGroupTopicPartitions(self._group, self._partitions)]
+            found = self._admin.list_consumer_group_offsets(request)[self._group].result()
+        except KafkaException as exc:
+            log.debug("lag probe: %s", exc)
+            return None
+        committed = {(tp.topic, tp.partition): tp.offset for tp in found.topic_partitions or []}
+        # A partition without a committed offset (negative) has everything up to its end outstanding.
+        return float(sum(max(0, e - max(committed.get(k, 0), 0)) for k, e in end.items()))
+
+
+class PrometheusQuery:
+    """One instant PromQL query; None when Prometheus is unreachable or the result is empty or NaN."""
+
+    def __init__(self, base_url: str, query: str, timeout_s: float = 2.0) -> None:
+        self._url = base_url.rstrip("/") + "/api/v1/query?" + urllib.parse.urlencode({"query": query})
+        self._timeout = timeout_s
+
+    def __call__(self) -> float | None:
+        try:
+            body = http_json(self._url, self._timeout)
+        except ProbeFailed:
+            return None
+        result = body.get("data", {}).get("result", [])
+        if not result:
+            return None
+        value = float(result[0]["value"][1])
+        return None if value != value else value  # NaN: no commits in the window
+
+
+def default_probes(
+    bootstrap_servers: str, group: str, topics: list[str], prometheus_url: str | None
+) -> dict[str, Probe]:
+    probes: dict[str, Probe] = {"lag_events": KafkaLag(bootstrap_servers, group, topics)}
+    if prometheus_url:
+        probes["replicas"] = PrometheusQuery(prometheus_url, REPLICAS_QUERY)
+        probes["commit_p99_s"] = PrometheusQuery(prometheus_url, COMMIT_P99_QUERY)
+    return probes
