@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo   set everything up, start the local stack and show its status
+#   make demo   set everything up, start the local stack and replay a flash sale through it (report at the end)
 #   make test   set everything up and run lint, types and all tests (what CI runs)
 VENV ?= .venv
 FLOODWALL := $(VENV)/bin/floodwall
@@ -9,8 +9,7 @@ setup:
 	scripts/setup.sh
 
 demo: setup
-	$(FLOODWALL) stack up
-	$(FLOODWALL) stack status
+	$(FLOODWALL) demo $(DEMO_ARGS)
 
 test: setup
 	scripts/test.sh

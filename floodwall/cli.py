@@ -14,6 +14,7 @@ from floodwall.db import commands as db_commands
 from floodwall.errors import ConfigError, FloodwallError
 from floodwall.stack import commands as stack_commands
 from loadgen import commands as loadgen_commands
+from loadgen import demo as demo_command
 from producers import commands as produce_commands
 from schemas import commands as schemas_commands
 
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     consume_commands.register(commands)
     autoscale_commands.register(commands)
     bench_commands.register(commands)
+    demo_command.register(commands)
     loadgen_commands.register(commands)
     return parser
 

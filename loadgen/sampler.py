@@ -111,7 +111,7 @@ class KafkaLag:
                 for p in metadata.topics[t].partitions
             ]
         try:
-            latest = OffsetSpec.latest()  # type: ignore[no-untyped-call]
+            latest = OffsetSpec.latest()
             ends = self._admin.list_offsets({tp: latest for tp in self._partitions}, request_timeout=5)
             end = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
             request = [ConsumerGroupTopicPartitions(self._group, self._partitions)]

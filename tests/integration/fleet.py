@@ -172,6 +172,8 @@ class Fleet:
                         f"dlq-{self.group}",
                         "--database-url",
                         layout.write_dsn(),
+                        "--state-dir",  # register with the test stack's Prometheus, never a live demo's
+                        str(layout.settings.state_dir),
                         "--batch-max-events",
                         "2000",
                         "--metrics-port",

@@ -1,0 +1,34 @@
+"""`floodwall demo` end to end on the test stack: autoscaler + local fleet + a short flash sale → PASS."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from floodwall.stack.procs import is_running
+from floodwall.stack.state import load_state
+from tests.helpers import floodwall
+from tests.integration.conftest import RunningStack
+
+pytestmark = pytest.mark.integration
+
+
+def test_demo_replays_a_flash_sale_and_reports_pass(stack: RunningStack, tmp_path: Path) -> None:
+    report_dir = tmp_path / "report"
+    done = floodwall("demo", "--duration", "30", "--rate", "1500", "--report-dir", str(report_dir),
+                     "--state-dir", str(stack.settings.state_dir), timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "PASS" in done.stdout and "Traceback" not in done.stderr
+    report = json.loads((report_dir / "report.json").read_text())
+    assert report["verdict"] == "PASS"
+    assert report["acknowledged"] > 10_000
+    assert (report["missing"], report["duplicated"], report["oversold_skus"]) == (0, 0, 0)
+    assert report["peak_replicas"] >= 1 and report["latency_p99_s"] > 0 and report["drain_s"] is not None
+    assert (report_dir / "report.png").stat().st_size > 10_000
+    assert (report_dir / "trace.fwt").exists()
+    state = load_state(stack.settings.state_dir)
+    assert state is not None and all(is_running(r) for r in state.processes.values()), "stack left up"
+    consumers = list((report_dir / "consumers").glob("consumer-*.log"))
+    assert consumers and all("leaving" in p.read_text() or "SIGTERM" in p.read_text() for p in consumers)
