@@ -23,12 +23,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.admin._listoffsets import OffsetSpec  # re-exported by admin, but not declared so
 
 from autoscaler.model import HEALTHY_DB, DbHealth, PartitionOffsets, Snapshot
 from floodwall.errors import FloodwallError
+from floodwall.offsets import OffsetsUnavailable, read_group_positions
 from floodwall.stack.probes import ProbeFailed, http_get
 
 
@@ -84,31 +83,11 @@ class Measurer:
     def offsets(self) -> tuple[PartitionOffsets, ...]:
         c = self.config
         try:
-            metadata = self._admin.list_topics(timeout=c.timeout_s)
-            missing = [t for t in c.topics if t not in metadata.topics]
-            if missing:
-                raise MeasureError(f"topic(s) {', '.join(missing)} not found on {c.bootstrap_servers}")
-            tps = [TopicPartition(t, p) for t in c.topics for p in sorted(metadata.topics[t].partitions)]
-            ends = self._admin.list_offsets(
-                {tp: OffsetSpec.latest() for tp in tps}, request_timeout=c.timeout_s
-            )
-            request = [ConsumerGroupTopicPartitions(c.group_id, tps)]
-            committed_future = self._admin.list_consumer_group_offsets(request, request_timeout=c.timeout_s)
-            end_of = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
-            committed = committed_future[c.group_id].result().topic_partitions
-        except KafkaException as exc:
-            raise MeasureError(
-                f"cannot read offsets of group {c.group_id!r} from {c.bootstrap_servers}: {exc.args[0]}"
-            ) from exc
-        committed_of = {(tp.topic, tp.partition): tp.offset for tp in committed}
+            positions = read_group_positions(self._admin, c.group_id, c.topics, c.timeout_s)
+        except OffsetsUnavailable as exc:
+            raise MeasureError(f"{exc} (broker {c.bootstrap_servers})") from exc
         return tuple(
-            PartitionOffsets(
-                tp.topic,
-                tp.partition,
-                max(0, end_of[(tp.topic, tp.partition)]),
-                _valid(committed_of.get((tp.topic, tp.partition))),
-            )
-            for tp in tps
+            PartitionOffsets(p.topic, p.partition, p.end_offset, p.committed_offset) for p in positions
         )
 
     def _rates(self, at: float, partitions: Sequence[PartitionOffsets]) -> tuple[float | None, float | None]:
@@ -174,8 +153,3 @@ class Measurer:
         settling = at - self._leader_changed_at < self.config.failover_settle_s
         detail = f"leader {name}" + (" (new: settling after a failover)" if settling else "")
         return DbHealth(True, settling, detail)
-
-
-def _valid(offset: int | None) -> int | None:
-    """Kafka reports "no committed offset" as a negative sentinel (-1001, OFFSET_INVALID)."""
-    return offset if offset is not None and offset >= 0 else None

@@ -19,11 +19,10 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
-
 # OffsetSpec's and AdminClient's documented home is confluent_kafka.admin, whose stub lacks OffsetSpec.
-from confluent_kafka.admin import AdminClient, OffsetSpec  # type: ignore[attr-defined]
+from confluent_kafka.admin import AdminClient
 
+from floodwall.offsets import OffsetsUnavailable, read_group_positions
 from floodwall.stack.probes import ProbeFailed, http_json
 
 log = logging.getLogger(__name__)
@@ -99,29 +98,15 @@ class KafkaLag:
         self._admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000})
         self._group = group
         self._topics = topics
-        self._partitions: list[TopicPartition] = []
 
     def __call__(self) -> float | None:
-        if not self._partitions:
-            metadata = self._admin.list_topics(timeout=5)
-            self._partitions = [
-                TopicPartition(t, p)
-                for t in self._topics
-                if t in metadata.topics
-                for p in metadata.topics[t].partitions
-            ]
         try:
-            latest = OffsetSpec.latest()
-            ends = self._admin.list_offsets({tp: latest for tp in self._partitions}, request_timeout=5)
-            end = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
-            request = [ConsumerGroupTopicPartitions(self._group, self._partitions)]
-            found = self._admin.list_consumer_group_offsets(request)[self._group].result()
-        except KafkaException as exc:
+            positions = read_group_positions(self._admin, self._group, self._topics, timeout_s=5)
+        except OffsetsUnavailable as exc:
             log.debug("lag probe: %s", exc)
             return None
-        committed = {(tp.topic, tp.partition): tp.offset for tp in found.topic_partitions or []}
-        # A partition without a committed offset (negative) has everything up to its end outstanding.
-        return float(sum(max(0, e - max(committed.get(k, 0), 0)) for k, e in end.items()))
+        # A partition without a committed offset has everything up to its end outstanding.
+        return float(sum(max(0, p.end_offset - (p.committed_offset or 0)) for p in positions))
 
 
 class PrometheusQuery:
