@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 from autoscaler import hpa
 from autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy
 from autoscaler.policy_keda import KedaParams, KedaPolicy
+from floodwall.kafkaconn import KafkaConnection
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName, default_state_dir
 
@@ -30,6 +31,11 @@ class AutoscalerSettings(ServiceSettings):
 
     # ---- what to watch and where to act (the daemon; `autoscale simulate` does not use these) ----
     bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
+    kafka_connection: KafkaConnection = Field(
+        default_factory=dict,
+        description="librdkafka connection settings for a secured cluster (security.protocol, ssl.*, "
+        "sasl.*; JSON object in env FLOODWALL_KAFKA_CONNECTION; values never shown)",
+    )
     group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
     orders_topic: TopicName = Field("orders", description="topic of order events")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
@@ -157,9 +163,9 @@ class AutoscalerSettings(ServiceSettings):
 
 
 DAEMON_FIELDS = frozenset(
-    {"bootstrap_servers", "group_id", "orders_topic", "inventory_topic", "state_dir", "actuator",
-     "k8s_namespace", "k8s_deployment", "patroni_urls", "prometheus_url", "metrics_host", "metrics_port",
-     "consumer_args", "consumer_log_dir", "consumer_stop_grace_s"}
+    {"bootstrap_servers", "kafka_connection", "group_id", "orders_topic", "inventory_topic", "state_dir",
+     "actuator", "k8s_namespace", "k8s_deployment", "patroni_urls", "prometheus_url", "metrics_host",
+     "metrics_port", "consumer_args", "consumer_log_dir", "consumer_stop_grace_s"}
 )  # fmt: skip
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from confluent_kafka.admin import AdminClient
@@ -44,6 +44,7 @@ class MeasureConfig:
     prometheus_url: str = ""
     timeout_s: float = 10.0
     failover_settle_s: float = 30.0
+    connection: Mapping[str, str] = field(default_factory=dict)  # TLS/SASL (floodwall.kafkaconn)
     throughput_smoothing: float = 0.3  # weight of the newest per-replica observation (EWMA)
 
 
@@ -53,7 +54,11 @@ class Measurer:
     def __init__(self, config: MeasureConfig) -> None:
         self.config = config
         self._admin = AdminClient(
-            {"bootstrap.servers": config.bootstrap_servers, "socket.timeout.ms": int(config.timeout_s * 1000)}
+            {
+                "bootstrap.servers": config.bootstrap_servers,
+                "socket.timeout.ms": int(config.timeout_s * 1000),
+                **config.connection,
+            }
         )
         self._previous: tuple[float, int, int] | None = None  # at, summed end offsets, summed committed
         self._throughput: float | None = None

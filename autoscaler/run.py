@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import shlex
 import signal
 import sys
@@ -20,6 +22,7 @@ from autoscaler.daemon import Autoscaler
 from autoscaler.measure import MeasureConfig, Measurer
 from autoscaler.metrics import AutoscalerMetrics
 from floodwall.httpserve import ServiceHttp
+from floodwall.kafkaconn import connection_conf
 from floodwall.promtargets import register_target
 from floodwall.stack.state import load_state
 
@@ -41,6 +44,7 @@ def measure_config(settings: AutoscalerSettings) -> MeasureConfig:
         topics=(settings.orders_topic, settings.inventory_topic),
         patroni_urls=patroni,
         prometheus_url=prometheus,
+        connection=connection_conf(settings.kafka_connection),
     )
 
 
@@ -63,7 +67,12 @@ def build_actuator(settings: AutoscalerSettings) -> Actuator:
     if settings.actuator == "kubernetes":
         return KubernetesDeployment(settings.k8s_namespace, settings.k8s_deployment)
     log_dir = settings.consumer_log_dir or Path(settings.state_dir) / "logs" / "consumers"
-    return LocalFleet(consumer_command(settings), log_dir, stop_grace_s=settings.consumer_stop_grace_s)
+    env = dict(os.environ)
+    if settings.kafka_connection:  # to the consumers by environment: secrets stay off command lines
+        env["FLOODWALL_KAFKA_CONNECTION"] = json.dumps(connection_conf(settings.kafka_connection))
+    return LocalFleet(
+        consumer_command(settings), log_dir, env=env, stop_grace_s=settings.consumer_stop_grace_s
+    )
 
 
 def run(settings: AutoscalerSettings) -> int:

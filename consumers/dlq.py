@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, Message, Producer
@@ -33,13 +34,14 @@ class DeadLetterQueue:
     is never lost with its offset committed; a crash in between may send it twice (at-least-once DLQ).
     """
 
-    def __init__(self, bootstrap_servers: str, topic: str, group: str) -> None:
+    def __init__(
+        self, bootstrap_servers: str, topic: str, group: str, connection: Mapping[str, str] | None = None
+    ) -> None:
         self.topic = topic
         self.group = group
-        self._producer = Producer(
-            {"bootstrap.servers": bootstrap_servers, "enable.idempotence": True, "acks": "all",
-             "linger.ms": 5, "client.id": f"{group}-dlq"}
-        )  # fmt: skip
+        self._config = {"bootstrap.servers": bootstrap_servers, "enable.idempotence": True, "acks": "all",
+                        "linger.ms": 5, "client.id": f"{group}-dlq", **(connection or {})}  # fmt: skip
+        self._producer = Producer(self._config)
 
     def send(self, letters: list[DeadLetter], timeout_s: float = 30.0) -> None:
         """Send ``letters`` and wait until all are acknowledged. Raises DeadLetterFailed."""

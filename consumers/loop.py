@@ -30,6 +30,7 @@ from consumers.ratelimit import AdaptiveThrottle, TokenBucket, partition_share
 from consumers.records import RecordError, event_from_record
 from consumers.sink import ApplyResult, Fenced, Poisoned, PostgresSink, Span
 from floodwall.httpserve import ServiceHttp
+from floodwall.kafkaconn import connection_conf
 from floodwall.promtargets import register_target
 from producers.validation import problems
 from schemas.errors import SchemaError
@@ -85,7 +86,10 @@ class SinkConsumer:
         self._awaiting_assignment_since: float | None = None  # set by a revoke, cleared by an assignment
         self._registry = registry or SchemaRegistry.default()
         self._sink = PostgresSink(database_url, settings.group_id)
-        self._dlq = DeadLetterQueue(settings.bootstrap_servers, settings.dlq_topic, settings.group_id)
+        self._dlq = DeadLetterQueue(
+            settings.bootstrap_servers, settings.dlq_topic, settings.group_id,
+            connection_conf(settings.kafka_connection),
+        )  # fmt: skip
         self._consumer = Consumer(self._client_config())
         self._next: dict[TopicPart, int] = {}  # where the stored (committed-with-rows) offsets stand
         self._stopping = threading.Event()
@@ -108,6 +112,7 @@ class SinkConsumer:
             "max.poll.interval.ms": s.max_poll_interval_ms,
             "fetch.max.bytes": max(s.batch_max_bytes, 1024 * 1024),
             "logger": logging.getLogger("consumers.librdkafka"),
+            **connection_conf(s.kafka_connection),
         }
 
     # ---- lifecycle --------------------------------------------------------------------------------

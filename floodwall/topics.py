@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException
@@ -27,6 +28,7 @@ def ensure_topics(
     partitions: int,
     timeout_s: float = 15.0,
     replication_factor: int = 1,
+    connection: Mapping[str, str] | None = None,
 ) -> list[TopicOutcome]:
     """Create each topic that does not exist yet with ``partitions`` partitions and ``replication_factor``
     copies (1 suits the single local broker; a production cluster wants 3).
@@ -35,7 +37,9 @@ def ensure_topics(
     partitions would move keys and break per-key ordering). Raises FloodwallError when the broker
     cannot be reached or refuses a topic.
     """
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000})
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000, **(connection or {})}
+    )
     futures = admin.create_topics(
         [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor) for name in names],
         operation_timeout=timeout_s,

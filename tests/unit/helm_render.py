@@ -73,6 +73,14 @@ def pod_specs(docs: list[Manifest]) -> list[tuple[str, Manifest]]:
     return specs
 
 
+KAFKA_CONNECTION_PLACEHOLDER = '{"security.protocol": "SASL_SSL", "sasl.password": "from-the-secret"}'
+# What the test Secrets hold: (name, key) -> value.
+SECRET_STAND_INS = {
+    ("floodwall-db", "database-url"): DB_URL_PLACEHOLDER,
+    ("kafka-client", "kafka-connection.json"): KAFKA_CONNECTION_PLACEHOLDER,
+}
+
+
 def container_env(docs: list[Manifest], spec: Manifest) -> dict[str, str]:
     """A container's FLOODWALL_* environment: envFrom ConfigMaps, then env (a stand-in for the Secret)."""
     (container,) = spec["containers"]
@@ -84,8 +92,9 @@ def container_env(docs: list[Manifest], spec: Manifest) -> dict[str, str]:
             env[var["name"]] = var["value"]
         else:
             ref = var["valueFrom"]["secretKeyRef"]
-            assert (ref["name"], ref["key"]) == ("floodwall-db", "database-url")
-            env[var["name"]] = DB_URL_PLACEHOLDER
+            stand_in = SECRET_STAND_INS.get((ref["name"], ref["key"]))
+            assert stand_in is not None, f"unexpected Secret reference {ref}"
+            env[var["name"]] = stand_in
     return env
 
 

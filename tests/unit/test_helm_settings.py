@@ -12,7 +12,7 @@ import pytest
 from consumers.config import ConsumerSettings
 from floodwall.cli import build_parser
 from floodwall.db.config import DbSettings
-from floodwall.settings import ENV_PREFIX
+from floodwall.settings import ENV_PREFIX, ServiceSettings
 from floodwall.topics_cli import TopicsSettings
 from tests.unit import autoscaler_contract
 from tests.unit.helm_render import (
@@ -37,6 +37,8 @@ CHART_SET_CONSUMER_FIELDS = {
     "bootstrap_servers", "orders_topic", "inventory_topic", "dlq_topic", "group_id", "database_url",
     "write_budget_rows_per_s", "metrics_host", "metrics_port", "state_dir",
 }  # fmt: skip
+# Set by the chart only when values ask for it (kafka.connectionSecret).
+CHART_OPTIONAL_CONSUMER_FIELDS = {"kafka_connection"}
 
 
 @pytest.fixture(scope="module")
@@ -79,14 +81,36 @@ def test_every_consumer_setting_is_reachable_from_values(chart: helm.Chart) -> N
     assert schema is not None
     settable = schema["properties"]["consumers"]["properties"]["settings"]["properties"]
     model = ConsumerSettings.model_json_schema()["properties"]
-    assert {snake(k) for k in settable} | CHART_SET_CONSUMER_FIELDS == set(ConsumerSettings.model_fields)
-    assert not {snake(k) for k in settable} & CHART_SET_CONSUMER_FIELDS
+    chart_set = CHART_SET_CONSUMER_FIELDS | CHART_OPTIONAL_CONSUMER_FIELDS
+    assert {snake(k) for k in settable} | chart_set == set(ConsumerSettings.model_fields)
+    assert not {snake(k) for k in settable} & chart_set
     for camel, rule in settable.items():
         field = model[snake(camel)]
         assert rule["type"] == field["type"], camel
         for bound in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
             assert rule.get(bound) == field.get(bound), f"{camel}.{bound}"
         assert rule["description"]
+
+
+def test_kafka_tls_sasl_settings_reach_every_kafka_client_from_the_named_secret(
+    chart: helm.Chart, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from autoscaler.config import AutoscalerSettings
+    from floodwall.kafkaconn import connection_conf
+
+    plain = render(chart, values_file("defaults"))
+    assert not any("FLOODWALL_KAFKA_CONNECTION" in container_env(plain, spec) for _, spec in pod_specs(plain))
+    docs = render(chart, merged(values_file("defaults"), {"kafka": {"connectionSecret": "kafka-client"}}))
+    clients: dict[str, type[ServiceSettings]] = {
+        f"Deployment/{CONSUMERS}": ConsumerSettings,
+        f"Deployment/{RELEASE}-floodwall-autoscaler": AutoscalerSettings,
+        f"Job/{RELEASE}-floodwall-topics": TopicsSettings,
+    }
+    found = {name: container_env(docs, spec) for name, spec in pod_specs(docs) if name in clients}
+    assert set(found) == set(clients)
+    for name, env in found.items():
+        settings = settings_from_env(clients[name], env, monkeypatch)
+        assert connection_conf(settings.kafka_connection)["security.protocol"] == "SASL_SSL", name
 
 
 def test_autoscaler_pod_settings_match_the_contract(chart: helm.Chart) -> None:

@@ -88,6 +88,17 @@ FLOODWALL_INVENTORY_TOPIC: {{ .Values.kafka.inventoryTopic | quote }}
       key: {{ .Values.database.urlKey }}
 {{- end }}
 
+{{/* Kafka TLS/SASL connection settings from an existing Secret, when one is named. */}}
+{{- define "floodwall.kafkaConnectionEnv" -}}
+{{- if .Values.kafka.connectionSecret }}
+- name: FLOODWALL_KAFKA_CONNECTION
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.kafka.connectionSecret }}
+      key: {{ .Values.kafka.connectionKey }}
+{{- end }}
+{{- end }}
+
 {{/* Writable scratch space for a read-only root filesystem. */}}
 {{- define "floodwall.tmpVolume" -}}
 - name: tmp

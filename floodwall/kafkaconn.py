@@ -1,0 +1,36 @@
+"""How Floodwall's own Kafka clients (consumers, their dead-letter producer, the autoscaler, topic
+creation) reach a secured cluster: librdkafka *connection* settings only — TLS, SASL, sockets, DNS.
+
+An allow-list rather than "any librdkafka setting": these services set their delivery and commit
+semantics themselves (exactly-once depends on them), so only how to connect is the user's to choose.
+Values are secrets (passwords, keys): they are never printed. One environment variable,
+``FLOODWALL_KAFKA_CONNECTION`` (a JSON object), reaches every service.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Annotated
+
+from pydantic import AfterValidator, SecretStr
+
+ALLOWED_PREFIXES = ("security.", "ssl.", "sasl.", "socket.", "client.dns.", "broker.address.")
+ALLOWED_KEYS = frozenset({"client.rack", "enable.ssl.certificate.verification", "ssl_key", "ssl_certificate"})
+
+
+def _only_connection_keys(config: dict[str, SecretStr]) -> dict[str, SecretStr]:
+    refused = sorted(k for k in config if not (k.startswith(ALLOWED_PREFIXES) or k in ALLOWED_KEYS))
+    if refused:
+        raise ValueError(
+            f"only connection settings are allowed here (security.protocol, ssl.*, sasl.*, socket.*, "
+            f"client.dns.*, broker.address.*, client.rack), not {', '.join(refused)}"
+        )
+    return config
+
+
+KafkaConnection = Annotated[dict[str, SecretStr], AfterValidator(_only_connection_keys)]
+
+
+def connection_conf(config: Mapping[str, SecretStr]) -> dict[str, str]:
+    """The settings as librdkafka takes them (secrets revealed: pass to the client, never log)."""
+    return {key: value.get_secret_value() for key, value in config.items()}
