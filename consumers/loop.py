@@ -26,7 +26,7 @@ from consumers.dbretry import Abandoned, first_line, retry_transient
 from consumers.decide import Incoming
 from consumers.dlq import DeadLetter, DeadLetterQueue
 from consumers.metrics import ConsumerMetrics
-from consumers.ratelimit import AdaptiveThrottle, TokenBucket, partition_share
+from consumers.ratelimit import AdaptiveThrottle, MemberBudget
 from consumers.records import RecordError, event_from_record
 from consumers.sink import ApplyResult, Fenced, Poisoned, PostgresSink, Span
 from floodwall.httpserve import ServiceHttp
@@ -93,9 +93,9 @@ class SinkConsumer:
         self._consumer = Consumer(self._client_config())
         self._next: dict[TopicPart, int] = {}  # where the stored (committed-with-rows) offsets stand
         self._stopping = threading.Event()
-        self._share = 0.0  # rows/s of the fleet budget this member may use (0 = unlimited)
-        self._bucket = TokenBucket(rate=0.0, updated=time.monotonic())
-        self._throttle = AdaptiveThrottle(settings.commit_latency_target_s)
+        self._budget = MemberBudget(
+            settings.write_budget_rows_per_s, AdaptiveThrottle(settings.commit_latency_target_s)
+        )
         self._paused: list[TopicPartition] = []
 
     def _client_config(self) -> dict[str, object]:
@@ -131,7 +131,7 @@ class SinkConsumer:
             while not self._stopping.is_set():
                 self._last_tick = time.monotonic()
                 self._rejoin_if_stranded()
-                wait = self._bucket.delay(time.monotonic())
+                wait = self._budget.delay(time.monotonic())
                 self._hold(wait > 0)
                 # Paused partitions yield nothing: consume() then only waits and serves the group protocol.
                 timeout = min(wait, 1.0) if wait > 0 else s.batch_linger_s
@@ -232,20 +232,11 @@ class SinkConsumer:
         if s.write_budget_rows_per_s <= 0:
             return
         metadata = consumer.list_topics(timeout=10)
-        total = sum(
-            len(metadata.topics[t].partitions)
-            for t in (s.orders_topic, s.inventory_topic)
-            if t in metadata.topics
-        )
-        self._share = partition_share(s.write_budget_rows_per_s, mine, total)
-        self._bucket.set_rate(self._share * self._throttle.factor, time.monotonic())
-        log.info(
-            "write budget: %.0f of %.0f rows/s (%d of %d partitions)",
-            self._share,
-            s.write_budget_rows_per_s,
-            mine,
-            total,
-        )
+        topics = [metadata.topics[t] for t in (s.orders_topic, s.inventory_topic) if t in metadata.topics]
+        total = sum(len(t.partitions) for t in topics)
+        share = self._budget.assign(mine, total, time.monotonic())
+        log.info("write budget: %.0f of %.0f rows/s (%d of %d partitions)",
+                 share, s.write_budget_rows_per_s, mine, total)  # fmt: skip
 
     def _hold(self, hold: bool) -> None:
         """Backpressure: pause the partitions while the bucket is in debt, resume when it is not."""
@@ -257,13 +248,6 @@ class SinkConsumer:
             self._paused = []
         # Set here, not only after a batch: while paused no batch arrives to report it.
         self.metrics.paused.set(len(self._paused))
-
-    def _account(self, result: ApplyResult) -> None:
-        now = time.monotonic()
-        self._bucket.spend(result.rows, now)
-        if self._share > 0:
-            factor = self._throttle.observe(result.seconds)
-            self._bucket.set_rate(self._share * factor, now)
 
     # ---- one batch --------------------------------------------------------------------------------
 
@@ -284,7 +268,7 @@ class SinkConsumer:
             return None
         for span in spans:
             self._next[(span.topic, span.partition)] = span.end
-        self._account(result)
+        self._budget.spend(result.rows, result.seconds, time.monotonic())
         self._consumer.commit(
             offsets=[TopicPartition(s.topic, s.partition, s.end) for s in spans], asynchronous=True
         )
@@ -314,8 +298,8 @@ class SinkConsumer:
             if high is not None and high >= 0:
                 m.lag.labels(topic, str(partition)).set(max(0, high - position))
         m.paused.set(len(self._paused))
-        m.rate_limit.set(self._bucket.rate)
-        m.throttle.set(self._throttle.factor)
+        m.rate_limit.set(self._budget.bucket.rate)
+        m.throttle.set(self._budget.throttle.factor)
 
     def _sort(self, messages: Sequence[Message]) -> _Batch:
         batch = _Batch()
@@ -391,7 +375,7 @@ class SinkConsumer:
         def before_retry(error: BaseException | None) -> None:
             self._db_failing = True
             self._sink.close()  # the connection is broken or points at a demoted node: start afresh
-            self._throttle.observe(None, failed=True)
+            self._budget.failed()
             if not paused:
                 paused.extend(self._consumer.assignment())
                 self._consumer.pause(paused)

@@ -16,7 +16,7 @@ latency thus slows the fleet before the primary is flattened.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def partition_share(budget: float, mine: int, total: int) -> float:
@@ -79,3 +79,33 @@ class AdaptiveThrottle:
     @property
     def throttled(self) -> bool:
         return self.factor < 1.0
+
+
+@dataclass
+class MemberBudget:
+    """One consumer's part of the fleet budget: its share, its bucket and its throttle, kept together."""
+
+    fleet_rows_per_s: float  # 0 = unlimited
+    throttle: AdaptiveThrottle
+    share: float = 0.0  # rows/s this member may use (0 = unlimited)
+    bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=0.0))
+
+    def assign(self, mine: int, total: int, now: float) -> float:
+        """After a rebalance: the share of ``mine`` of ``total`` partitions. Returns it."""
+        self.share = partition_share(self.fleet_rows_per_s, mine, total)
+        self.bucket.set_rate(self.share * self.throttle.factor, now)
+        return self.share
+
+    def delay(self, now: float) -> float:
+        """Seconds to hold the partitions before the next batch may be written."""
+        return self.bucket.delay(now)
+
+    def spend(self, rows: int, commit_s: float, now: float) -> None:
+        """A batch wrote ``rows`` in a commit of ``commit_s`` seconds: charge it, adapt the rate."""
+        self.bucket.spend(rows, now)
+        if self.share > 0:
+            self.bucket.set_rate(self.share * self.throttle.observe(commit_s), now)
+
+    def failed(self) -> None:
+        """A commit failed: back off (the next healthy commits give it back gently)."""
+        self.throttle.observe(None, failed=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.ratelimit import AdaptiveThrottle, TokenBucket, partition_share
+from consumers.ratelimit import AdaptiveThrottle, MemberBudget, TokenBucket, partition_share
 
 
 @pytest.mark.parametrize("replicas", [1, 2, 3, 5, 12])
@@ -58,3 +58,20 @@ def test_throttle_halves_on_slow_or_failed_commits_and_recovers_gently() -> None
     for _ in range(40):
         throttle.observe(0.1)
     assert throttle.factor == 1.0
+
+
+def test_a_member_budget_follows_its_partitions_and_its_commit_latency() -> None:
+
+    budget = MemberBudget(3_000.0, AdaptiveThrottle(target_latency_s=1.0))
+    assert budget.assign(mine=4, total=12, now=0.0) == 1_000.0  # a third of the partitions
+    budget.spend(rows=2_000, commit_s=0.1, now=0.0)  # a healthy commit, but 2 s of rows at once
+    assert budget.delay(0.0) == 2.0 and budget.bucket.rate == 1_000.0
+    budget.spend(rows=0, commit_s=5.0, now=2.0)  # a slow commit halves the rate
+    assert budget.bucket.rate == 500.0
+    budget.failed()
+    budget.spend(rows=0, commit_s=0.1, now=3.0)
+    assert budget.throttle.factor == 0.3 and budget.bucket.rate == 300.0
+    unlimited = MemberBudget(0.0, AdaptiveThrottle(target_latency_s=1.0))
+    assert unlimited.assign(4, 12, 0.0) == 0.0
+    unlimited.spend(rows=10**6, commit_s=9.0, now=0.0)
+    assert unlimited.delay(0.0) == 0.0
