@@ -26,9 +26,12 @@ class Autoscaler:
         self.actuator = actuator
         self.metrics = metrics
         self._state = policy.initial_state()
+        self.last_tick_s = time.monotonic()  # for the liveness probe: a stuck loop stops moving it
+        self.last_decision: Decision | None = None
 
     def tick(self, now: float | None = None) -> Decision | None:
         """One round. Returns the decision, or None when nothing could be measured or read (logged)."""
+        self.last_tick_s = time.monotonic()
         try:
             current = self.actuator.current()
         except ActuationError as exc:
@@ -42,6 +45,7 @@ class Autoscaler:
             log.error("no measurement this tick, replicas stay at %d: %s", current, exc)
             return None
         decision, self._state = self.policy.decide(snapshot, self._state)
+        self.last_decision = decision
         self.metrics.observe(snapshot, decision)
         drain = drain_seconds(snapshot)
         log.info(

@@ -9,6 +9,7 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from types import FrameType
 
@@ -90,13 +91,17 @@ def run(settings: AutoscalerSettings) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    http = ServiceHttp(
-        settings.metrics_host,
-        settings.metrics_port,
-        registry,
-        lambda: (True, "ticking"),
-        lambda: (True, "ok"),
-    )
+
+    def healthy() -> tuple[bool, str]:
+        idle = time.monotonic() - scaler.last_tick_s
+        # A tick may wait out several timeouts (broker, Patroni, the API server) before it returns.
+        return idle < 3 * settings.tick_s + 60, f"last tick {idle:.0f} s ago"
+
+    def ready() -> tuple[bool, str]:
+        last = scaler.last_decision
+        return last is not None, f"last decision: {last.reason}" if last else "no measurement yet"
+
+    http = ServiceHttp(settings.metrics_host, settings.metrics_port, registry, healthy, ready)
     labels = {"service": "autoscaler", "consumer_group": settings.group_id}  # as the chart labels it
     unregister = register_target(settings.state_dir, "autoscaler", http.port, labels)
     log.info(

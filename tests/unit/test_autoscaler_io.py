@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import signal
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from autoscaler.measure import MeasureConfig, MeasureError, Measurer
 from autoscaler.metrics import AutoscalerMetrics, drain_seconds
 from autoscaler.model import HEALTHY_DB, PartitionOffsets, Snapshot
 from floodwall.settings import load_settings
+from floodwall.stack.probes import http_get
 from tests.helpers import clean_env
 from tests.unit import autoscaler_contract
 
@@ -139,6 +141,10 @@ def test_the_daemon_reports_an_unreachable_broker_in_one_line_and_stops_on_sigte
     while not any("no measurement this tick" in line for line in lines):
         assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
         lines.append(proc.stderr.readline())
+    found = re.search(r"metrics on (http://\S+)/metrics", "".join(lines))
+    assert found is not None
+    assert http_get(found.group(1) + "/healthz")[0] == 200  # the loop turns
+    assert http_get(found.group(1) + "/readyz")[0] == 503  # but has nothing to decide from
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=30) == 0
     text = "".join(lines) + proc.stderr.read()
