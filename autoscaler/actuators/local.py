@@ -8,6 +8,7 @@ to rebalance). Each process logs to its own file in ``log_dir``.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import signal
@@ -20,6 +21,18 @@ from pathlib import Path
 from autoscaler.actuators import ActuationError
 
 log = logging.getLogger(__name__)
+
+
+_PR_SET_PDEATHSIG = 1
+# Resolved once, here: between fork and exec the child only calls it (no imports, no allocations that
+# could wait on a lock another thread of the parent held at fork time).
+_prctl = ctypes.CDLL(None, use_errno=True).prctl
+
+
+def _terminate_with_parent() -> None:
+    """In the child, before exec (Linux): SIGTERM when the autoscaler dies, even by ``kill -9``, so no
+    orphaned consumer outlives the fleet that counted it (a restarted autoscaler would not see it)."""
+    _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 @dataclass
@@ -83,6 +96,7 @@ class LocalFleet:
                     stderr=subprocess.STDOUT,
                     env=self.env if self.env is not None else dict(os.environ),
                     start_new_session=True,  # a Ctrl-C meant for the autoscaler is not sent to the fleet
+                    preexec_fn=_terminate_with_parent,
                 )
         except OSError as exc:
             raise ActuationError(f"cannot start {self.command[0]}: {exc}") from exc

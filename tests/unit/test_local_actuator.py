@@ -72,3 +72,31 @@ def test_bad_counts_and_commands_are_clear_errors(tmp_path: Path) -> None:
         LocalFleet(GRACEFUL, tmp_path).scale(-1)
     with pytest.raises(ActuationError, match="cannot start /nonexistent"):
         LocalFleet(["/nonexistent/floodwall"], tmp_path).scale(1)
+
+
+def test_the_fleet_does_not_outlive_a_killed_autoscaler(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+
+    parent = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time\nfrom pathlib import Path\n"
+         "from autoscaler.actuators.local import LocalFleet\n"
+         f"fleet = LocalFleet({GRACEFUL!r}, Path({str(tmp_path)!r}))\nfleet.scale(2)\n"
+         "print(*fleet.pids(), flush=True)\ntime.sleep(600)"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert parent.stdout is not None
+    pids = [int(p) for p in parent.stdout.readline().split()]
+    wait_for(lambda: sum("consuming" in p.read_text() for p in tmp_path.glob("*.log")) == 2)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait()
+
+    def gone(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0]
+        except FileNotFoundError:
+            return True
+        return state == "Z"
+
+    wait_for(lambda: all(gone(pid) for pid in pids))
+    assert sum("leaving the group" in p.read_text() for p in tmp_path.glob("*.log")) == 2
