@@ -31,7 +31,9 @@ _prctl = ctypes.CDLL(None, use_errno=True).prctl
 
 def _terminate_with_parent() -> None:
     """In the child, before exec (Linux): SIGTERM when the autoscaler dies, even by ``kill -9``, so no
-    orphaned consumer outlives the fleet that counted it (a restarted autoscaler would not see it)."""
+    orphaned consumer outlives the fleet that counted it (a restarted autoscaler would not see it).
+    Linux sends it when the *thread* that started the child ends: scale from the thread that runs the
+    loop, as :class:`autoscaler.daemon.Autoscaler` does (it also closes the fleet from that thread)."""
     _prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
