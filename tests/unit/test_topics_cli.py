@@ -18,7 +18,12 @@ def test_create_passes_every_setting_to_the_admin_call(
     calls: list[dict[str, Any]] = []
 
     def fake_ensure(
-        bootstrap: str, names: list[str], partitions: int, timeout_s: float, replication_factor: int
+        bootstrap: str,
+        names: list[str],
+        partitions: int,
+        timeout_s: float,
+        replication_factor: int,
+        connection: dict[str, str],
     ) -> list[TopicOutcome]:
         calls.append(
             {
@@ -27,6 +32,7 @@ def test_create_passes_every_setting_to_the_admin_call(
                 "partitions": partitions,
                 "timeout_s": timeout_s,
                 "rf": replication_factor,
+                "connection": connection,
             }
         )
         # One topic already existed with another partition count: it must be reported as left alone.
@@ -40,6 +46,7 @@ def test_create_passes_every_setting_to_the_admin_call(
     for key in [k for k in clean_env() if k.startswith("FLOODWALL_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("FLOODWALL_REPLICATION_FACTOR", "3")
+    monkeypatch.setenv("FLOODWALL_KAFKA_CONNECTION", '{"security.protocol": "SSL"}')
     status = main(
         [
             "topics",
@@ -64,6 +71,7 @@ def test_create_passes_every_setting_to_the_admin_call(
             "partitions": 24,
             "timeout_s": 5.0,
             "rf": 3,
+            "connection": {"security.protocol": "SSL"},
         }
     ]
     out = capsys.readouterr().out.splitlines()
