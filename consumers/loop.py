@@ -206,12 +206,16 @@ class SinkConsumer:
         disturbing members that were simply given no partitions (they did get their empty assignment).
         """
         since = self._awaiting_assignment_since
-        limit = 3 * self.settings.session_timeout_ms / 1000
+        s = self.settings
+        # Past the rebalance timeout (max.poll.interval.ms), by when the broker must have evicted any
+        # member that left mid-rebalance: rejoining earlier would only start the wait again.
+        limit = max(3 * s.session_timeout_ms, s.max_poll_interval_ms + s.session_timeout_ms) / 1000
         if since is None or time.monotonic() - since < limit:
             return
         log.warning("no assignment %.0f s after a rebalance; rejoining the consumer group", limit)
         self.totals.rejoins += 1
-        self._consumer.unsubscribe()
+        self._consumer.close()  # a new client and member id: nothing of the stuck membership is reused
+        self._consumer = Consumer(self._client_config())
         self._subscribe()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -368,8 +372,10 @@ class SinkConsumer:
     def _with_db_retry(self, work: Callable[[], T]) -> T:
         """Run ``work``, retrying transient database errors for up to ``db_retry_max_s`` (a Patroni failover
         takes ~10 s) or until :meth:`stop` (then :class:`Abandoned`). Meanwhile the partitions are paused,
-        so the client stops fetching; no poll() is needed to stay in the group (librdkafka heartbeats on its
-        own thread, and the bound is below max.poll.interval.ms)."""
+        so the client stops fetching; librdkafka heartbeats on its own thread. An outage longer than
+        max.poll.interval.ms makes the client leave the group: the partitions move on, and this batch is then
+        either applied (nobody moved the stored offsets yet) or fenced. Either way nothing is lost or doubled,
+        and the next poll rejoins."""
         paused: list[TopicPartition] = []
 
         def before_retry(error: BaseException | None) -> None:
