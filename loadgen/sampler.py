@@ -30,10 +30,21 @@ log = logging.getLogger(__name__)
 Probe = Callable[[], float | None]
 Point = tuple[float, float]
 
-REPLICAS_QUERY = 'count(up{service="consumer"} == 1)'
-COMMIT_P99_QUERY = (
-    "histogram_quantile(0.99, sum by (le) (rate(floodwall_consumer_commit_seconds_bucket[15s])))"
-)
+
+def replicas_query(group: str) -> str:
+    """Consumers of ``group`` that Prometheus scrapes successfully (targets carry ``consumer_group``, so
+    other groups' consumers on the same stack do not count)."""
+    return f'count(up{{service="consumer", consumer_group="{_promql_string(group)}"}} == 1)'
+
+
+def commit_p99_query(group: str) -> str:
+    selector = f'{{consumer_group="{_promql_string(group)}"}}'
+    rate = f"rate(floodwall_consumer_commit_seconds_bucket{selector}[15s])"
+    return f"histogram_quantile(0.99, sum by (le) ({rate}))"
+
+
+def _promql_string(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 @dataclass
@@ -133,6 +144,6 @@ def default_probes(
 ) -> dict[str, Probe]:
     probes: dict[str, Probe] = {"lag_events": KafkaLag(bootstrap_servers, group, topics)}
     if prometheus_url:
-        probes["replicas"] = PrometheusQuery(prometheus_url, REPLICAS_QUERY)
-        probes["commit_p99_s"] = PrometheusQuery(prometheus_url, COMMIT_P99_QUERY)
+        probes["replicas"] = PrometheusQuery(prometheus_url, replicas_query(group))
+        probes["commit_p99_s"] = PrometheusQuery(prometheus_url, commit_p99_query(group))
     return probes

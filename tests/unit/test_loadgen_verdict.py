@@ -153,3 +153,11 @@ def test_send_only_report_has_no_verdict_but_names_an_interruption() -> None:
     assert report["verdict"] == "NOT VERIFIED" and report["missing"] is None and report["drain_s"] is None
     assert len(report["reasons"]) == 2 and "interrupted" in report["reasons"][0]
     assert report["reasons"][1] == "2 of 32 events were not accepted by the SDK"
+
+
+def test_prometheus_series_are_those_of_the_runs_consumer_group_only() -> None:
+    from loadgen.sampler import commit_p99_query, replicas_query
+
+    assert replicas_query("sink") == 'count(up{service="consumer", consumer_group="sink"} == 1)'
+    assert 'floodwall_consumer_commit_seconds_bucket{consumer_group="sink"}[15s]' in commit_p99_query("sink")
+    assert 'consumer_group="a\\"b"' in replicas_query('a"b')  # a quote cannot end the PromQL string
