@@ -16,7 +16,7 @@ from pydantic import Field, model_validator
 from autoscaler import hpa
 from autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy
 from autoscaler.policy_keda import KedaParams, KedaPolicy
-from floodwall.kafkaconn import KafkaConnection
+from floodwall.kafkaconn import KafkaConnection, kafka_connection_field
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName, default_state_dir
 
@@ -31,11 +31,7 @@ class AutoscalerSettings(ServiceSettings):
 
     # ---- what to watch and where to act (the daemon; `autoscale simulate` does not use these) ----
     bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
-    kafka_connection: KafkaConnection = Field(
-        default_factory=dict,
-        description="librdkafka connection settings for a secured cluster (security.protocol, ssl.*, "
-        "sasl.*; JSON object in env FLOODWALL_KAFKA_CONNECTION; values never shown)",
-    )
+    kafka_connection: KafkaConnection = kafka_connection_field()
     group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
     orders_topic: TopicName = Field("orders", description="topic of order events")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events")

@@ -28,12 +28,14 @@ class Autoscaler:
         self._state = policy.initial_state()
         self.last_tick_s = time.monotonic()  # for the liveness probe: a stuck loop stops moving it
         self.last_decision: Decision | None = None
+        self.replicas: int | None = None  # as last read or set by this loop (safe to read from elsewhere)
 
     def tick(self, now: float | None = None) -> Decision | None:
         """One round. Returns the decision, or None when nothing could be measured or read (logged)."""
         self.last_tick_s = time.monotonic()
         try:
             current = self.actuator.current()
+            self.replicas = current
         except ActuationError as exc:
             self.metrics.actuation_errors.inc()
             log.error("cannot read the replica count: %s", exc)
@@ -62,6 +64,7 @@ class Autoscaler:
         if decision.desired != current:
             try:
                 self.actuator.scale(decision.desired)
+                self.replicas = decision.desired
             except ActuationError as exc:
                 self.metrics.actuation_errors.inc()
                 log.error("cannot scale to %d: %s", decision.desired, exc)

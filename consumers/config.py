@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from floodwall.kafkaconn import KafkaConnection
+from floodwall.kafkaconn import KafkaConnection, kafka_connection_field
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName, default_state_dir
 
@@ -18,11 +18,7 @@ class ConsumerSettings(ServiceSettings):
     section: ClassVar[str] = "consumer"
 
     bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
-    kafka_connection: KafkaConnection = Field(
-        default_factory=dict,
-        description="librdkafka connection settings for a secured cluster (security.protocol, ssl.*, "
-        "sasl.*; JSON object in env FLOODWALL_KAFKA_CONNECTION; values never shown)",
-    )
+    kafka_connection: KafkaConnection = kafka_connection_field()
     group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
     orders_topic: TopicName = Field("orders", description="topic of order events")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events")

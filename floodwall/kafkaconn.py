@@ -10,9 +10,9 @@ Values are secrets (passwords, keys): they are never printed. One environment va
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, SecretStr
+from pydantic import AfterValidator, Field, SecretStr
 
 ALLOWED_PREFIXES = ("security.", "ssl.", "sasl.", "socket.", "client.dns.", "broker.address.")
 ALLOWED_KEYS = frozenset({"client.rack", "enable.ssl.certificate.verification", "ssl_key", "ssl_certificate"})
@@ -29,6 +29,15 @@ def _only_connection_keys(config: dict[str, SecretStr]) -> dict[str, SecretStr]:
 
 
 KafkaConnection = Annotated[dict[str, SecretStr], AfterValidator(_only_connection_keys)]
+
+
+def kafka_connection_field() -> Any:
+    """The ``kafka_connection`` setting, declared alike by every service with a Kafka client."""
+    return Field(
+        default_factory=dict,
+        description="librdkafka connection settings for a secured cluster (security.protocol, ssl.*, "
+        "sasl.*; JSON object in env FLOODWALL_KAFKA_CONNECTION; values never shown)",
+    )
 
 
 def connection_conf(config: Mapping[str, SecretStr]) -> dict[str, str]:

@@ -12,7 +12,7 @@ from typing import ClassVar
 from pydantic import Field
 
 from floodwall.cliargs import add_settings_flags, settings_from_args
-from floodwall.kafkaconn import KafkaConnection, connection_conf
+from floodwall.kafkaconn import KafkaConnection, connection_conf, kafka_connection_field
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName
 from floodwall.topics import ensure_topics
@@ -24,11 +24,7 @@ class TopicsSettings(ServiceSettings):
     section: ClassVar[str] = "topics"
 
     bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
-    kafka_connection: KafkaConnection = Field(
-        default_factory=dict,
-        description="librdkafka connection settings for a secured cluster (security.protocol, ssl.*, "
-        "sasl.*; JSON object in env FLOODWALL_KAFKA_CONNECTION; values never shown)",
-    )
+    kafka_connection: KafkaConnection = kafka_connection_field()
     orders_topic: TopicName = Field("orders", description="topic of order events (key: order id)")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events (key: SKU)")
     dlq_topic: TopicName = Field("dlq", description="dead-letter topic")

@@ -80,17 +80,15 @@ class _Fleet:
         self.thread = threading.Thread(
             target=self.scaler.run, args=(settings.tick_s, self.stopping), name="autoscaler", daemon=True
         )
-        self.replicas = 0
 
     def start(self) -> None:
         self.thread.start()
 
     def current(self) -> float | None:
-        try:
-            self.replicas = self.actuator.current()
-        except Exception:  # the chart's replica series is best effort; the run's verdict does not use it
-            return None
-        return float(self.replicas)
+        """The replicas as the autoscaler's own thread last read or set them. Asking the actuator from here
+        would reap and count its processes from a second thread while that one scales them."""
+        replicas = self.scaler.replicas
+        return None if replicas is None else float(replicas)
 
     def stop(self) -> None:
         self.stopping.set()
