@@ -27,11 +27,13 @@ def ensure_topics(
     names: list[str],
     partitions: int,
     timeout_s: float = 15.0,
-    replication_factor: int = 1,
+    replication_factor: int | None = None,
     connection: Mapping[str, str] | None = None,
+    config: Mapping[str, str] | None = None,
 ) -> list[TopicOutcome]:
     """Create each topic that does not exist yet with ``partitions`` partitions and ``replication_factor``
-    copies (1 suits the single local broker; a production cluster wants 3).
+    copies (None: the cluster's ``default.replication.factor``; a production cluster wants 3) and the
+    topic ``config`` given (e.g. ``min.insync.replicas``; unset keys take the broker's defaults).
 
     Existing topics are left as they are (their partition count is reported, never changed: adding
     partitions would move keys and break per-key ordering). Raises FloodwallError when the broker
@@ -40,8 +42,11 @@ def ensure_topics(
     admin = AdminClient(
         {"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000, **(connection or {})}
     )
+    copies = -1 if replication_factor is None else replication_factor  # -1: the broker's default
+    new = [NewTopic(name, num_partitions=partitions, replication_factor=copies, config=dict(config or {}))
+           for name in names]  # fmt: skip
     futures = admin.create_topics(
-        [NewTopic(name, num_partitions=partitions, replication_factor=replication_factor) for name in names],
+        new,
         operation_timeout=timeout_s,
         request_timeout=timeout_s,
     )

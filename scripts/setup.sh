@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
 # Idempotent set-up of everything Floodwall's local stack and tests need on a Debian 12 machine:
-#   Debian: PostgreSQL 15, Patroni (with etcd support), etcd, HAProxy, Prometheus (+ promtool)
+#   Debian: PostgreSQL 15, Patroni (with etcd support), etcd, HAProxy, Prometheus (+ promtool), kcat,
+#           Java 17 and Maven (unless a Java >= 17 and mvn are already on PATH)
 #   PyPI:   a virtualenv (.venv) with Floodwall, its dependencies and the dev tools
+#   Maven:  Apache Kafka's jars (scripts/kafka/pom.xml) into .venv/share/floodwall/kafka/lib
 # Safe to re-run: installs only what is missing. Packaged services are not started (policy-rc.d),
 # so nothing appears on the standard ports of a machine that already runs its own databases.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(postgresql-15 patroni python3-etcd etcd-server haproxy prometheus)
+PACKAGES=(postgresql-15 patroni python3-etcd etcd-server haproxy prometheus kcat)
+java_ok() {
+    command -v java >/dev/null && java -XshowSettings:properties -version 2>&1 \
+        | awk -F'= ' '/java.specification.version/ {exit !($2 + 0 >= 17)}'
+}
+java_ok || PACKAGES+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null || PACKAGES+=(maven)
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
@@ -48,5 +56,20 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     touch "$stamp"
 else
     echo "setup: $VENV is up to date"
+fi
+
+# Apache Kafka for the local stack: the pom pins the version; re-fetched only when the pom changes.
+KAFKA_LIB="$(cd "$VENV" && pwd)/share/floodwall/kafka/lib"
+kafka_stamp="$VENV/share/floodwall/kafka/.installed"
+if [ ! -f "$kafka_stamp" ] || [ scripts/kafka/pom.xml -nt "$kafka_stamp" ]; then
+    echo "setup: fetching Apache Kafka from Maven Central into $KAFKA_LIB"
+    started=$(date +%s)
+    rm -rf "$KAFKA_LIB"
+    mvn -q -B -Dstyle.color=never -f scripts/kafka/pom.xml dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIB"
+    touch "$kafka_stamp"
+    echo "setup: Apache Kafka installed ($(ls "$KAFKA_LIB" | wc -l) jars, $(($(date +%s) - started)) s)"
+else
+    echo "setup: Apache Kafka is up to date ($KAFKA_LIB)"
 fi
 echo "setup: done — the CLI is $VENV/bin/floodwall"

@@ -22,7 +22,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     stack = commands.add_parser(
         "stack",
         help="run the local embedded stack (broker, etcd, Patroni x3, HAProxy, Prometheus)",
-        description="The local embedded stack: Tansu broker, etcd, Patroni-managed PostgreSQL nodes, "
+        description="The local embedded stack: Apache Kafka (1 or 3 KRaft nodes), etcd, Patroni-managed "
+        "PostgreSQL nodes, "
         "HAProxy and Prometheus, all on 127.0.0.1, owned by one state directory.",
     )
     sub = stack.add_subparsers(title="commands", metavar="COMMAND", required=True)
@@ -50,8 +51,8 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "down",
         help="stop the stack's processes (data kept unless --purge)",
         description="Stop exactly the processes this stack started (by PID), replicas "
-        "before the leader, etcd last. The broker keeps messages in memory only: "
-        "they are gone after `down`.",
+        "before the leader, etcd last. Everything is kept on disk (Kafka's logs too): "
+        "`up` resumes where `down` left off.",
     )
     add_settings_flags(down, StackSettings, only={"state_dir"})
     down.add_argument("--purge", action="store_true", help="also delete the state directory (all data)")

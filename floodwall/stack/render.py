@@ -9,21 +9,118 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from floodwall.stack.layout import HOST, PATRONI_SCOPE, Layout, PgNode
+from floodwall.stack.layout import HOST, PATRONI_SCOPE, KafkaNode, Layout, PgNode
 from floodwall.stack.state import Secrets
 
 
-def tansu_argv(layout: Layout, tansu_bin: str) -> list[str]:
-    url = f"tcp://{layout.bootstrap_servers}"
+def kafka_properties(layout: Layout, node: KafkaNode) -> dict[str, str]:
+    """``server.properties`` of one KRaft combined node (broker + controller) with a static quorum."""
+    s = layout.settings
+    rf = str(layout.replication_factor)
+    min_isr = str(layout.min_insync_replicas)
+    voters = ",".join(f"{b.node_id}@{HOST}:{b.controller_port}" for b in layout.brokers)
+    session_ms = s.group_session_timeout_ms
+    return {
+        "process.roles": "broker,controller",
+        "node.id": str(node.node_id),
+        "controller.quorum.voters": voters,
+        "listeners": f"PLAINTEXT://{node.address},CONTROLLER://{HOST}:{node.controller_port}",
+        "advertised.listeners": f"PLAINTEXT://{node.address}",
+        "controller.listener.names": "CONTROLLER",
+        "inter.broker.listener.name": "PLAINTEXT",
+        "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        "log.dirs": str(node.log_dir),
+        # Topics are created deliberately (`stack up`, `floodwall topics create`): a misspelt topic name
+        # must fail, not silently become a new topic nobody consumes.
+        "auto.create.topics.enable": "false",
+        "num.partitions": str(s.partitions),
+        "default.replication.factor": rf,
+        "min.insync.replicas": min_isr,
+        "unclean.leader.election.enable": "false",
+        "offsets.topic.replication.factor": rf,
+        "offsets.topic.num.partitions": "10",
+        "transaction.state.log.replication.factor": rf,
+        "transaction.state.log.min.isr": min_isr,
+        "share.coordinator.state.topic.replication.factor": rf,
+        "share.coordinator.state.topic.min.isr": min_isr,
+        # A local stack's first group should not wait 3 s for more members.
+        "group.initial.rebalance.delay.ms": "0",
+        # KIP-848 members: session and heartbeat are set broker-side. Lower floors than Kafka's 45 s / 5 s
+        # so a crashed consumer's partitions move within seconds (docs/kafka.md).
+        "group.consumer.min.session.timeout.ms": str(min(session_ms, 1000)),
+        "group.consumer.session.timeout.ms": str(session_ms),
+        "group.consumer.min.heartbeat.interval.ms": "500",
+        "group.consumer.heartbeat.interval.ms": str(max(500, session_ms // 6)),
+        # Two cores on the machines this stack targets: fewer threads than Kafka's defaults (3 and 8).
+        "num.network.threads": "2",
+        "num.io.threads": "4",
+    }
+
+
+def render_kafka_properties(layout: Layout, node: KafkaNode) -> str:
+    return "".join(f"{k}={v}\n" for k, v in kafka_properties(layout, node).items())
+
+
+def render_kafka_log4j() -> str:
+    """log4j2 for the brokers: warnings, plus start-up, shutdown and group membership changes."""
+    loggers = ["kafka.server.KafkaRaftServer", "kafka.server.BrokerServer",
+               "org.apache.kafka.coordinator.group.GroupMetadataManager"]  # fmt: skip
+    return "\n".join(
+        [
+            "Configuration:",
+            "  Appenders:",
+            "    Console:",
+            "      name: STDOUT",
+            "      PatternLayout:",
+            '        pattern: "[%d] %p %m (%c)%n"',
+            "  Loggers:",
+            "    Root:",
+            "      level: WARN",
+            "      AppenderRef:",
+            "        - ref: STDOUT",
+            "    Logger:",
+            *[line for name in loggers for line in (f"      - name: {name}", "        level: INFO")],
+            "",
+        ]
+    )
+
+
+def kafka_classpath(layout: Layout) -> str:
+    return str(layout.settings.kafka_lib_dir / "*")
+
+
+def kafka_argv(layout: Layout, node: KafkaNode) -> list[str]:
+    s = layout.settings
     return [
-        tansu_bin,
-        "broker",
-        "--listener-url",
-        url,
-        "--advertised-listener-url",
-        url,
-        "--storage-engine",
-        "memory://tansu/",
+        s.java_bin,
+        f"-Xms{s.broker_heap_mb}m",
+        f"-Xmx{s.broker_heap_mb}m",
+        "-XX:+UseG1GC",
+        "-XX:MaxGCPauseMillis=20",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={layout.kafka_log4j_config}",
+        "-cp",
+        kafka_classpath(layout),
+        "kafka.Kafka",
+        str(node.config_file),
+    ]
+
+
+def kafka_format_argv(layout: Layout, node: KafkaNode, cluster_id: str) -> list[str]:
+    """Format a node's storage for ``cluster_id`` (static quorum: no ``--standalone``)."""
+    return [
+        layout.settings.java_bin,
+        "-Xmx256m",
+        f"-Dlog4j2.configurationFile={layout.kafka_log4j_config}",
+        "-cp",
+        kafka_classpath(layout),
+        "kafka.tools.StorageTool",
+        "format",
+        "--ignore-formatted",
+        "-t",
+        cluster_id,
+        "-c",
+        str(node.config_file),
     ]
 
 

@@ -80,7 +80,11 @@ def stack_up(requested: StackSettings, say: Say = print) -> StackState:
 
     s = state.settings
     topics = ensure_topics(
-        layout.bootstrap_servers, [s.orders_topic, s.inventory_topic, s.dlq_topic], s.partitions
+        layout.bootstrap_servers,
+        [s.orders_topic, s.inventory_topic, s.dlq_topic],
+        s.partitions,
+        replication_factor=layout.replication_factor,
+        config={"min.insync.replicas": str(layout.min_insync_replicas)},
     )
     say("  topics: " + ", ".join(f"{t.name} ({t.partitions} partitions, {t.outcome})" for t in topics))
     provision_database(layout, secrets)

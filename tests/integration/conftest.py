@@ -1,4 +1,4 @@
-"""Session fixture: one real local stack (Tansu, etcd, 3 Patroni/PostgreSQL nodes, HAProxy, Prometheus)
+"""Session fixture: one real local stack (Apache Kafka, etcd, 3 Patroni/PostgreSQL nodes, HAProxy, Prometheus)
 on free ports and its own state directory, so the tests can run beside a live demo stack."""
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ from floodwall.stack.up import stack_up
 
 # Offsets inside a block of 40 ports: singles first, then the node ranges (up to 5 nodes each).
 _SINGLE_PORTS = {
-    "broker_port": 0,
     "etcd_client_port": 1,
     "etcd_peer_port": 2,
     "haproxy_write_port": 3,
@@ -32,7 +31,7 @@ _SINGLE_PORTS = {
     "haproxy_stats_port": 5,
     "prometheus_port": 6,
 }
-_NODE_PORTS = {"pg_base_port": 10, "patroni_rest_base_port": 20}
+_NODE_PORTS = {"pg_base_port": 10, "patroni_rest_base_port": 20, "broker_port": 30}  # brokers: 2 each
 
 
 def _free(port: int) -> bool:

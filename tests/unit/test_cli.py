@@ -52,7 +52,7 @@ def test_port_in_use_is_reported_before_anything_starts(tmp_path: Path) -> None:
             "stack", "up", "--state-dir", str(state_dir), "--broker-port", str(port), env=clean_env()
         )
     assert result.returncode == 1, result.stderr
-    assert f"port {port} (broker_port, for broker) is already in use" in result.stderr
+    assert f"port {port} (broker_port (client port), for broker-1) is already in use" in result.stderr
     assert "--broker-port" in result.stderr and "Traceback" not in result.stderr
     assert result.stderr.count("\n") == 1  # one line: nothing started, so no clean-up hint
     assert not (state_dir / "stack.json").exists() or '"pid"' not in (state_dir / "stack.json").read_text()

@@ -7,8 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
+from floodwall.errors import ConfigError
 from floodwall.monitoring import alert_rules_text
 from floodwall.settings import load_settings
 from floodwall.stack import render
@@ -40,11 +42,64 @@ def test_nothing_binds_beyond_loopback(tmp_path: Path) -> None:
     lay = layout(tmp_path)
     texts = [render.render_haproxy(lay), render.render_prometheus(lay)]
     texts += [render.render_patroni(lay, node, SECRETS) for node in lay.nodes]
-    texts += [" ".join(render.etcd_argv(lay)), " ".join(render.tansu_argv(lay, "tansu"))]
+    texts += [" ".join(render.etcd_argv(lay))]
+    texts += [render.render_kafka_properties(lay, node) for node in layout(tmp_path, brokers=3).brokers]
     texts += [" ".join(render.prometheus_argv(lay))]
     for text in texts:
         assert "0.0.0.0" not in text and "localhost" not in text
         assert "127.0.0.1" in text
+
+
+def _properties(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if line)
+
+
+def test_one_kafka_node_is_broker_and_controller_with_single_copies(tmp_path: Path) -> None:
+    lay = layout(tmp_path)
+    (node,) = lay.brokers
+    props = _properties(render.render_kafka_properties(lay, node))
+    assert props["process.roles"] == "broker,controller"
+    assert props["controller.quorum.voters"] == "1@127.0.0.1:19093"
+    assert props["listeners"] == "PLAINTEXT://127.0.0.1:19092,CONTROLLER://127.0.0.1:19093"
+    assert props["log.dirs"] == str(tmp_path / "kafka" / "b1" / "data")  # in the state dir: durable
+    assert props["default.replication.factor"] == props["offsets.topic.replication.factor"] == "1"
+    assert props["min.insync.replicas"] == "1"
+    assert props["auto.create.topics.enable"] == "false"
+    assert lay.bootstrap_servers == "127.0.0.1:19092"
+
+
+def test_three_kafka_nodes_share_a_static_quorum_and_keep_three_copies(tmp_path: Path) -> None:
+    lay = layout(tmp_path, brokers=3)
+    props = [_properties(render.render_kafka_properties(lay, node)) for node in lay.brokers]
+    voters = "1@127.0.0.1:19093,2@127.0.0.1:19095,3@127.0.0.1:19097"
+    assert [p["controller.quorum.voters"] for p in props] == [voters] * 3
+    assert [p["node.id"] for p in props] == ["1", "2", "3"]
+    assert [p["advertised.listeners"] for p in props] == [
+        f"PLAINTEXT://127.0.0.1:{port}" for port in (19092, 19094, 19096)
+    ]
+    for p in props:
+        assert (p["default.replication.factor"], p["min.insync.replicas"]) == ("3", "2")
+        assert (p["transaction.state.log.replication.factor"], p["transaction.state.log.min.isr"]) == (
+            "3",
+            "2",
+        )
+    assert lay.bootstrap_servers == "127.0.0.1:19092,127.0.0.1:19094,127.0.0.1:19096"
+
+
+def test_brokers_port_range_must_not_collide(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="both use port 19096"):
+        load_settings(StackSettings, {"state_dir": tmp_path, "brokers": 3, "prometheus_port": 19096})
+
+
+def test_kafka_argv_bounds_the_heap_and_runs_the_broker_class(tmp_path: Path) -> None:
+    lay = layout(tmp_path, broker_heap_mb=384)
+    argv = render.kafka_argv(lay, lay.brokers[0])
+    assert "-Xmx384m" in argv and argv[-2:] == ["kafka.Kafka", str(lay.brokers[0].config_file)]
+    fmt = render.kafka_format_argv(lay, lay.brokers[0], "abc")
+    assert fmt[fmt.index("kafka.tools.StorageTool") :] == [
+        "kafka.tools.StorageTool", "format", "--ignore-formatted", "-t", "abc", "-c",
+        str(lay.brokers[0].config_file),
+    ]  # fmt: skip
 
 
 def test_patroni_config_is_synchronous_with_tuned_failover(tmp_path: Path) -> None:
