@@ -3,7 +3,7 @@
 - **Offsets**: per partition of the consumed topics, the log end (ListOffsets "latest") and the group's
   committed offset (OffsetFetch), asked for together so the snapshot is one moment. The sink commits to
   Kafka right after each database commit, so the committed offsets trail PostgreSQL's truth by one batch
-  at most. On Tansu "latest" reads up to one batch low (DESIGN.md §6): lag is clamped at 0.
+  at most, so Floodwall, Kafka's own tools and KEDA read the same lag.
 - **Rates**: ingress and egress (events/s) from the deltas of the summed end and committed offsets
   between two ticks.
 - **Per-replica throughput**: egress ÷ replicas, smoothed, taken only while every replica had work

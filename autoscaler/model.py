@@ -30,14 +30,12 @@ class PartitionOffsets:
 
     @property
     def lag(self) -> int | None:
-        """Records not yet consumed, clamped at 0; ``None`` without a valid committed offset.
-
-        Clamped because Tansu's ListOffsets "latest" reads up to one batch low (DESIGN.md §6), which would
-        otherwise show negative lag.
-        """
+        """Records not yet consumed (log end minus committed offset); ``None`` without a valid committed
+        offset. Negative only when the log was replaced under a stored offset (topic recreated, broker
+        data lost): the consumer then stops that partition and alerts (consumers/outofrange.py)."""
         if self.committed_offset is None:
             return None
-        return max(0, self.end_offset - self.committed_offset)
+        return self.end_offset - self.committed_offset
 
 
 @dataclass(frozen=True)
@@ -79,12 +77,12 @@ class Snapshot:
 
     @property
     def total_lag(self) -> int:
-        """Sum of the clamped lag of the partitions that have a valid committed offset."""
+        """Sum of the lag of the partitions that have a valid committed offset."""
         return sum(p.lag or 0 for p in self.partitions)
 
     @property
     def partitions_with_lag(self) -> int:
-        """Partitions whose (clamped) lag is above zero."""
+        """Partitions whose lag is above zero."""
         return sum(1 for p in self.partitions if (p.lag or 0) > 0)
 
     @property

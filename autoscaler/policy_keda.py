@@ -18,8 +18,7 @@ Three loops of the real system, each emulated from its source:
   ``lagThreshold`` per pod, tolerance, stabilization windows and step limits (:mod:`autoscaler.hpa`).
   The HPA's minReplicas is ``max(minReplicaCount, 1)``; at 0 replicas it is disabled.
 
-Deliberate differences: lag is clamped at 0 per partition (Tansu's ListOffsets reads up to one batch low,
-DESIGN.md §6; KEDA would sum negative lag); when the scale loop and the HPA are due in the same tick the
+Deliberate differences: when the scale loop and the HPA are due in the same tick the
 partitions are read once (KEDA reads twice, and its second read would see no progress and, with
 ``excludePersistentLag``, count every partition as persistent); a scale made by KEDA's loop is not followed
 by an HPA change in the same tick (the HPA would still see the old count).

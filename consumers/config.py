@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from floodwall.kafkaconn import KafkaConnection, kafka_connection_field
+from floodwall.kafkaconn import KafkaConnection, connection_conf, kafka_connection_field
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName, default_state_dir
 
@@ -32,14 +33,20 @@ class ConsumerSettings(ServiceSettings):
     batch_max_events: int = Field(5000, ge=1, le=1_000_000, description="most events per DB transaction")
     batch_max_bytes: int = Field(8 * 2**20, ge=1024, description="most message bytes per DB transaction")
     batch_linger_s: float = Field(0.2, ge=0, le=60, description="how long to wait to fill a batch")
-    # Tansu takes about half the session timeout to let a member join: keep it short (DESIGN.md §6).
-    session_timeout_ms: int = Field(6000, ge=1000, le=300_000, description="consumer group session timeout")
-    heartbeat_interval_ms: int = Field(1000, ge=100, le=60_000, description="consumer group heartbeat")
-    # Also the rebalance timeout a member announces. Tansu can hold a rebalance that long for members that
-    # left in the middle of it (two consumers stopped at once): 300 s, librdkafka's default, stranded the
-    # survivor for minutes in 2 of 7 trials; 30 s gave no stall in 5 (docs/consumers.md).
+    group_protocol: Literal["consumer", "classic"] = Field(
+        "consumer",
+        description="consumer group protocol: 'consumer' (KIP-848: the broker assigns, incremental, no "
+        "stop-the-world rebalance; session timeout set broker-side) or 'classic' (cooperative-sticky)",
+    )
+    # Classic protocol only (KIP-848 members get both from the broker: group.consumer.session.timeout.ms).
+    session_timeout_ms: int = Field(
+        6000, ge=1000, le=300_000, description="classic protocol: consumer group session timeout"
+    )
+    heartbeat_interval_ms: int = Field(
+        1000, ge=100, le=60_000, description="classic protocol: consumer group heartbeat"
+    )
     max_poll_interval_ms: int = Field(
-        30_000, ge=10_000, description="librdkafka max.poll.interval.ms (also the rebalance timeout)"
+        300_000, ge=10_000, description="librdkafka max.poll.interval.ms (also the classic rebalance timeout)"
     )
     db_retry_max_s: float = Field(120.0, ge=1, description="how long a batch retries a failing database")
     metrics_host: str = Field(
@@ -54,3 +61,35 @@ class ConsumerSettings(ServiceSettings):
     commit_latency_target_s: float = Field(
         2.0, gt=0, description="a batch commit slower than this halves the write rate (adaptive throttle)"
     )
+
+
+def client_config(s: ConsumerSettings) -> dict[str, object]:
+    """librdkafka settings of a sink member for its group protocol (connection settings merged in)."""
+    conf: dict[str, object] = {
+        "bootstrap.servers": s.bootstrap_servers,
+        "group.id": s.group_id,
+        "enable.auto.commit": False,
+        # Never jump elsewhere in the log on its own: a position outside the log is reported and the
+        # partition stopped (consumers/outofrange.py). Partitions with no stored offset start at
+        # OFFSET_BEGINNING explicitly, so this never applies to a new group.
+        "auto.offset.reset": "error",
+        "max.poll.interval.ms": s.max_poll_interval_ms,
+        "fetch.max.bytes": max(s.batch_max_bytes, 1024 * 1024),
+        "logger": logging.getLogger("consumers.librdkafka"),
+        **connection_conf(s.kafka_connection),
+    }
+    if s.group_protocol == "consumer":
+        # KIP-848: the broker assigns; session and heartbeat are broker settings, and librdkafka refuses
+        # to start when session.timeout.ms, heartbeat.interval.ms or an assignor are set.
+        conf["group.protocol"] = "consumer"
+    else:
+        conf.update(
+            {
+                "group.protocol": "classic",
+                # Incremental like KIP-848: members keep their partitions through a rebalance.
+                "partition.assignment.strategy": "cooperative-sticky",
+                "session.timeout.ms": s.session_timeout_ms,
+                "heartbeat.interval.ms": s.heartbeat_interval_ms,
+            }
+        )
+    return conf

@@ -18,14 +18,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from consumers.config import ConsumerSettings
+from consumers.config import ConsumerSettings, client_config
 from consumers.dbretry import Abandoned, first_line, retry_transient
 from consumers.decide import Incoming
 from consumers.dlq import DeadLetter, DeadLetterQueue
 from consumers.metrics import ConsumerMetrics
+from consumers.outofrange import StoppedPartitions
 from consumers.ratelimit import AdaptiveThrottle, MemberBudget
 from consumers.records import RecordError, event_from_record
 from consumers.sink import ApplyResult, Fenced, Poisoned, PostgresSink, Span
@@ -52,7 +53,6 @@ class Totals:
     duplicates: int = 0
     dead_letters: int = 0
     fenced: int = 0
-    rejoins: int = 0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -83,37 +83,20 @@ class SinkConsumer:
         self._last_tick = time.monotonic()
         self._joined = False
         self._db_failing = False
-        self._awaiting_assignment_since: float | None = None  # set by a revoke, cleared by an assignment
         self._registry = registry or SchemaRegistry.default()
         self._sink = PostgresSink(database_url, settings.group_id)
         self._dlq = DeadLetterQueue(
             settings.bootstrap_servers, settings.dlq_topic, settings.group_id,
             connection_conf(settings.kafka_connection),
         )  # fmt: skip
-        self._consumer = Consumer(self._client_config())
+        self._consumer = Consumer(client_config(settings))
         self._next: dict[TopicPart, int] = {}  # where the stored (committed-with-rows) offsets stand
         self._stopping = threading.Event()
         self._budget = MemberBudget(
             settings.write_budget_rows_per_s, AdaptiveThrottle(settings.commit_latency_target_s)
         )
         self._paused: list[TopicPartition] = []
-
-    def _client_config(self) -> dict[str, object]:
-        s = self.settings
-        return {
-            "bootstrap.servers": s.bootstrap_servers,
-            "group.id": s.group_id,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            # Eager range assignment: cooperative-sticky left partitions unassigned on Tansu (DESIGN.md §6).
-            "partition.assignment.strategy": "range",
-            "session.timeout.ms": s.session_timeout_ms,
-            "heartbeat.interval.ms": s.heartbeat_interval_ms,
-            "max.poll.interval.ms": s.max_poll_interval_ms,
-            "fetch.max.bytes": max(s.batch_max_bytes, 1024 * 1024),
-            "logger": logging.getLogger("consumers.librdkafka"),
-            **connection_conf(s.kafka_connection),
-        }
+        self._stopped = StoppedPartitions(self._consumer, self.metrics.offset_out_of_range)
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
@@ -130,7 +113,6 @@ class SinkConsumer:
         try:
             while not self._stopping.is_set():
                 self._last_tick = time.monotonic()
-                self._rejoin_if_stranded()
                 wait = self._budget.delay(time.monotonic())
                 self._hold(wait > 0)
                 # Paused partitions yield nothing: consume() then only waits and serves the group protocol.
@@ -140,6 +122,7 @@ class SinkConsumer:
                     self.process(messages)
                 if time.monotonic() - last_report > 10:
                     self._report()
+                    self._recheck_stopped()
                     last_report = time.monotonic()
         except Abandoned as exc:
             # Nothing of the batch was committed: the partitions' next owner re-reads it from Postgres.
@@ -168,8 +151,58 @@ class SinkConsumer:
         return True, f"ready: {len(self._next)} partitions positioned"
 
     # ---- rebalance --------------------------------------------------------------------------------
+    # Both protocols are incremental (KIP-848, or classic with cooperative-sticky): each callback lists
+    # only the partitions that change hands, and this member keeps consuming the others meanwhile.
+
+    def _subscribe(self) -> None:
+        s = self.settings
+        self._consumer.subscribe(
+            [s.orders_topic, s.inventory_topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_revoke,  # lost (session expired): another member may own them already
+        )
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Position each new partition at the offset stored with the rows (the beginning if none)."""
+        stored = self._stored_offsets(partitions)
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            tp.offset = stored.get(key, OFFSET_BEGINNING)
+            if key in stored:
+                self._next[key] = stored[key]
+        consumer.incremental_assign(partitions)
+        for key, offset in stored.items():
+            self._stopped.check(key, offset)
+        self._joined = True
+        self._after_rebalance(consumer)
+        if partitions:
+            log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions))
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        """Forget the partitions' positions: their next owner reads them from PostgreSQL again."""
+        for tp in partitions:
+            key = (tp.topic, tp.partition)
+            self._next.pop(key, None)
+            self._stopped.release(key)
+            with contextlib.suppress(KeyError):  # another member reports this partition's lag now
+                self.metrics.lag.remove(tp.topic, str(tp.partition))
+        gone = {(tp.topic, tp.partition) for tp in partitions}
+        self._paused = [tp for tp in self._paused if (tp.topic, tp.partition) not in gone]
+        consumer.incremental_unassign(partitions)
+        self._after_rebalance(consumer)
+        if partitions:
+            log.info("revoked %d partitions", len(partitions))
+
+    def _after_rebalance(self, consumer: Consumer) -> None:
+        mine = len(consumer.assignment())
+        self.metrics.assigned.set(mine)
+        self._resume(self._paused)  # the budget check pauses the new set on the next turn if it must
+        self._paused = []
+        self.metrics.paused.set(len(self._stopped))
+        self._rebudget(consumer, mine)
+
+    def _stored_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPart, int]:
         by_topic: dict[str, list[int]] = {}
         for tp in partitions:
             by_topic.setdefault(tp.topic, []).append(tp.partition)
@@ -177,56 +210,20 @@ class SinkConsumer:
         for topic, parts in by_topic.items():
             offsets = self._with_db_retry(partial(self._sink.stored_offsets, topic, parts))
             stored.update({(topic, p): o for p, o in offsets.items()})
-        for tp in partitions:
-            key = (tp.topic, tp.partition)
-            tp.offset = stored.get(key, OFFSET_BEGINNING)
-            if key in stored:
-                self._next[key] = stored[key]
-        consumer.assign(partitions)
-        self._awaiting_assignment_since = None
-        self._joined = True
-        self.metrics.assigned.set(len(partitions))
-        self._paused = []
-        self._rebudget(consumer, len(partitions))
-        log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions))
+        return stored
 
-    def _subscribe(self) -> None:
-        s = self.settings
-        self._consumer.subscribe(
-            [s.orders_topic, s.inventory_topic], on_assign=self._on_assign, on_revoke=self._on_revoke
-        )
-        self._awaiting_assignment_since = time.monotonic()
+    def _resume(self, partitions: list[TopicPartition]) -> None:
+        free = self._stopped.free(partitions)  # a misfit stays stopped until an operator's fix
+        if free:
+            self._consumer.resume(free)
 
-    def _rejoin_if_stranded(self) -> None:
-        """Rejoin when a rebalance never delivered our assignment.
+    def _recheck_stopped(self) -> None:
+        def stored(key: TopicPart) -> int:
+            offsets = self._with_db_retry(partial(self._sink.stored_offsets, key[0], [key[1]]))
+            return offsets.get(key[1], 0)
 
-        With eager assignment every revoke is followed within seconds by an assignment (maybe empty). On
-        Tansu we saw a member stay revoked for minutes when two members left during one rebalance: its
-        partitions then go unconsumed. Waiting 3 session timeouts, then rejoining, heals that without
-        disturbing members that were simply given no partitions (they did get their empty assignment).
-        """
-        since = self._awaiting_assignment_since
-        s = self.settings
-        # Past the rebalance timeout (max.poll.interval.ms), by when the broker must have evicted any
-        # member that left mid-rebalance: rejoining earlier would only start the wait again.
-        limit = max(3 * s.session_timeout_ms, s.max_poll_interval_ms + s.session_timeout_ms) / 1000
-        if since is None or time.monotonic() - since < limit:
-            return
-        log.warning("no assignment %.0f s after a rebalance; rejoining the consumer group", limit)
-        self.totals.rejoins += 1
-        self._consumer.close()  # a new client and member id: nothing of the stuck membership is reused
-        self._consumer = Consumer(self._client_config())
-        self._subscribe()
-
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self._awaiting_assignment_since = time.monotonic()
-        for tp in partitions:
-            self._next.pop((tp.topic, tp.partition), None)
-            with contextlib.suppress(KeyError):  # another member reports this partition's lag now
-                self.metrics.lag.remove(tp.topic, str(tp.partition))
-        self._paused = []
-        self.metrics.paused.set(0)
-        log.info("revoked %d partitions", len(partitions))
+        for key, offset in self._stopped.recheck(stored):
+            self._next[key] = offset
 
     # ---- write budget -----------------------------------------------------------------------------
 
@@ -248,10 +245,10 @@ class SinkConsumer:
             self._paused = list(self._consumer.assignment())
             self._consumer.pause(self._paused)
         elif not hold and self._paused:
-            self._consumer.resume(self._paused)
+            self._resume(self._paused)
             self._paused = []
         # Set here, not only after a batch: while paused no batch arrives to report it.
-        self.metrics.paused.set(len(self._paused))
+        self.metrics.paused.set(len(self._paused) or len(self._stopped))
 
     # ---- one batch --------------------------------------------------------------------------------
 
@@ -297,7 +294,7 @@ class SinkConsumer:
         m.batch_events.observe(len(batch.events))
         m.commit_seconds.observe(result.seconds)
         for (topic, partition), position in self._next.items():
-            # The high watermark from fetch responses (cached): ListOffsets reads low on Tansu (DESIGN.md §6).
+            # The high watermark from the latest fetch response: no extra round trip per batch.
             _, high = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), cached=True)
             if high is not None and high >= 0:
                 m.lag.labels(topic, str(partition)).set(max(0, high - position))
@@ -308,8 +305,12 @@ class SinkConsumer:
     def _sort(self, messages: Sequence[Message]) -> _Batch:
         batch = _Batch()
         for msg in messages:
-            if msg.error() is not None:
-                log.debug("consumer event: %s", msg.error())
+            err = msg.error()
+            if err is not None:
+                if err.code() == KafkaError._AUTO_OFFSET_RESET:  # the fetch position left the log
+                    self._stopped.stop((msg.topic() or "", msg.partition() or 0), err.str())
+                else:
+                    log.debug("consumer event: %s", err)
                 continue
             topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
             key = (topic, partition)
@@ -396,7 +397,7 @@ class SinkConsumer:
             return result
         finally:
             if paused:
-                self._consumer.resume(paused)
+                self._resume(paused)
                 self._paused = []  # resumed here: the budget check pauses again if it must
 
     def _resync(self, keys: list[TopicPart]) -> None:

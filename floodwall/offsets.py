@@ -29,7 +29,7 @@ def read_group_positions(
     admin: AdminClient, group: str, topics: tuple[str, ...] | list[str], timeout_s: float
 ) -> list[GroupPosition]:
     """End offsets (ListOffsets "latest") and the group's committed offsets (OffsetFetch), partition by
-    partition. On Tansu "latest" reads up to one batch low (DESIGN.md §6). Raises OffsetsUnavailable."""
+    partition. Raises OffsetsUnavailable."""
     try:
         metadata = admin.list_topics(timeout=timeout_s)
         missing = [t for t in topics if t not in metadata.topics]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -63,15 +64,32 @@ def ensure_topics(
             err = exc.args[0]
             if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
                 raise FloodwallError(f"cannot create topic {name!r} on {bootstrap_servers}: {err}") from None
-    try:
-        metadata = admin.list_topics(timeout=timeout_s)
-    except KafkaException as exc:
-        raise FloodwallError(f"cannot list topics on {bootstrap_servers}: {exc.args[0]}") from None
+    partitions_of = _wait_for_leaders(admin, bootstrap_servers, names, timeout_s)
     return [
-        TopicOutcome(
-            name,
-            "created" if name in created else "exists",
-            len(metadata.topics[name].partitions) if name in metadata.topics else 0,
-        )
+        TopicOutcome(name, "created" if name in created else "exists", partitions_of.get(name, 0))
         for name in names
     ]
+
+
+def _wait_for_leaders(
+    admin: AdminClient, bootstrap_servers: str, names: list[str], timeout_s: float
+) -> dict[str, int]:
+    """{topic: partitions} once every partition of ``names`` has a leader in the metadata (or at the
+    deadline). A new topic reaches the brokers' metadata caches a moment after its creation is
+    acknowledged; a client that used it at once would get "unknown topic" from a broker not yet told."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            metadata = admin.list_topics(timeout=timeout_s)
+        except KafkaException as exc:
+            raise FloodwallError(f"cannot list topics on {bootstrap_servers}: {exc.args[0]}") from None
+        led = {
+            name: len(metadata.topics[name].partitions)
+            for name in names
+            if name in metadata.topics
+            and metadata.topics[name].partitions
+            and all(p.leader >= 0 for p in metadata.topics[name].partitions.values())
+        }
+        if len(led) == len(names) or time.monotonic() > deadline:
+            return led
+        time.sleep(0.1)

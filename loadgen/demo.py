@@ -150,8 +150,8 @@ def run_demo(demo: DemoSettings, console: Console) -> dict[str, Any]:
 
 
 def _wait_for_first_consumer(fleet: _Fleet, timeout_s: float = 60) -> None:
-    """The autoscaler starts at least one consumer at its first tick; give it time to join the group
-    (about half the session timeout on Tansu) so the sale's first seconds are not all backlog."""
+    """The autoscaler starts at least one consumer at its first tick; wait for it so the sale's first
+    seconds are not all backlog."""
     deadline = time.monotonic() + timeout_s
     while (fleet.current() or 0) < 1:
         if time.monotonic() > deadline:

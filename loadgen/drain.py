@@ -2,7 +2,8 @@
 
 The sink stores each partition's next offset in PostgreSQL with the rows (``sink_offsets``), so the
 pipeline has drained a run once, for every partition the run wrote to, the stored offset has passed the
-highest offset the broker acknowledged to the run. That is exact, unlike the admin API's lag on Tansu.
+highest offset the broker acknowledged to the run. That is exact: the offsets committed to Kafka trail the
+database by up to one batch.
 """
 
 from __future__ import annotations

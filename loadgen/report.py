@@ -65,7 +65,7 @@ def findings_of(run: RunRecord, drain: DrainResult, db: DbReport) -> Findings:
 
 def timeline(run: RunRecord, ingress: PerSecond, db: DbReport | None) -> list[dict[str, int]]:
     """Per second since t = 0: scheduled, sent, acknowledged, applied, and the backlog (acknowledged but
-    not yet applied, exact — unlike the admin API's lag on Tansu)."""
+    not yet applied, exact: counted in PostgreSQL, not from offsets committed a batch later)."""
     applied = db.applied_per_s if db else []
     seconds = max(len(run.target_per_s), len(run.sent_per_s), len(ingress.counts), len(applied))
     rows: list[dict[str, int]] = []

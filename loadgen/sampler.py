@@ -100,8 +100,6 @@ class Sampler:
 class KafkaLag:
     """Total lag of a consumer group over some topics: end offsets minus committed offsets.
 
-    On Tansu, ListOffsets "latest" returns the base offset of the newest batch, not the log end
-    (DESIGN.md §6), so this reads low by up to a batch per partition; each partition is clamped at 0.
     The sink commits Kafka offsets after its database commit, so this is the lag standard tools see.
     """
 
@@ -117,7 +115,7 @@ class KafkaLag:
             log.debug("lag probe: %s", exc)
             return None
         # A partition without a committed offset has everything up to its end outstanding.
-        return float(sum(max(0, p.end_offset - (p.committed_offset or 0)) for p in positions))
+        return float(sum(p.end_offset - (p.committed_offset or 0) for p in positions))
 
 
 class PrometheusQuery:

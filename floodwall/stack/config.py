@@ -6,9 +6,9 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import Annotated, ClassVar, Literal, Self
+from typing import Annotated, ClassVar, Self
 
-from pydantic import AfterValidator, Field, model_validator
+from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from floodwall.settings import ServiceSettings
 
@@ -63,8 +63,11 @@ class StackSettings(ServiceSettings):
         description="Kafka client port of broker 1; its KRaft controller port is +1, broker N uses "
         "broker_port + 2(N-1) and +1",
     )
-    brokers: Literal[1, 3] = Field(
-        1, description="Kafka brokers (KRaft combined nodes): 3 replicate every topic 3 times, min ISR 2"
+    brokers: int = Field(
+        1,
+        ge=1,
+        le=3,
+        description="Kafka brokers, 1 or 3 (KRaft combined nodes): 3 keep every topic 3 times, min ISR 2",
     )
     broker_heap_mb: int = Field(512, ge=128, le=8192, description="Java heap of each Kafka broker, MiB")
     etcd_client_port: Port = Field(12379, description="etcd client port (Patroni's DCS)")
@@ -118,6 +121,14 @@ class StackSettings(ServiceSettings):
                 raise ValueError(f"settings {seen[port]} and {name} both use port {port}")
             seen[port] = name
         return self
+
+    @field_validator("brokers")
+    @classmethod
+    def _one_or_three(cls, value: int) -> int:
+        # Two KRaft controllers survive no failure (a majority of 2 is 2): no better than one broker.
+        if value not in (1, 3):
+            raise ValueError("use 1 broker, or 3 (a quorum that survives one failure)")
+        return value
 
     @model_validator(mode="after")
     def _patroni_timing_rule(self) -> Self:

@@ -9,26 +9,28 @@ from pathlib import Path
 
 from floodwall.stack import probes
 from floodwall.stack.layout import Layout, PgNode
-from floodwall.stack.procs import record_for_pid, stop
+from floodwall.stack.procs import record_for_pid, stop, stop_together
 from floodwall.stack.state import StackState
 
 Say = Callable[[str], None]
 
 
-def stop_order(state: StackState) -> list[str]:
-    """HAProxy and the clients first, then replicas' Patroni, the leader's Patroni, and etcd last.
+def stop_steps(state: StackState) -> list[list[str]]:
+    """The parts to stop, in steps: each step's parts are stopped together, the steps one after another.
 
+    HAProxy and Prometheus first, then the Kafka brokers all at once (one KRaft node left alone waits for
+    a controller quorum that is gone), then the replicas' Patroni, the leader's Patroni, and etcd last.
     Stopping the leader after its replicas avoids a needless failover; etcd must outlive every Patroni so
     the leader can release its key.
     """
     names = list(state.processes)
     leader = _leader_part(state.layout)
     brokers = sorted(n for n in names if n.startswith("broker-"))
-    front = [n for n in ("prometheus", "haproxy") if n in names] + brokers
     patroni = [n for n in names if n.startswith("patroni-")]
     patroni.sort(key=lambda n: n == leader)  # False (replicas) before True (leader)
-    rest = [n for n in names if n not in front and n not in patroni]
-    return front + patroni + rest
+    front: list[str] = [n for n in ("prometheus", "haproxy") if n in names]
+    rest = [n for n in names if n not in front + brokers + patroni]
+    return [[n] for n in front] + ([brokers] if brokers else []) + [[n] for n in patroni + rest]
 
 
 def stack_down(state: StackState, purge: bool = False, say: Say = print) -> list[str]:
@@ -37,13 +39,14 @@ def stack_down(state: StackState, purge: bool = False, say: Say = print) -> list
     Keeps all data unless ``purge``. Returns the names of the processes that were running.
     """
     stopped = []
-    for name in stop_order(state):
-        record = state.processes[name]
-        if stop(record, signal.SIGTERM, timeout_s=60.0):
-            stopped.append(name)
-            say(f"  {name:<13} stopped (pid {record.pid})")
-        if name.startswith("patroni-"):
-            _stop_orphan_postmaster(_node(state.layout, name), say)
+    for step in stop_steps(state):
+        records = {state.processes[name]: name for name in step}
+        for record in stop_together(list(records), signal.SIGTERM, timeout_s=60.0):
+            stopped.append(records[record])
+            say(f"  {records[record]:<13} stopped (pid {record.pid})")
+        for name in step:
+            if name.startswith("patroni-"):
+                _stop_orphan_postmaster(_node(state.layout, name), say)
     state.processes.clear()
     state.save()
     if purge:

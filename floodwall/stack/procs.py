@@ -129,6 +129,27 @@ def stop(record: ProcessRecord, sig: signal.Signals = signal.SIGTERM, timeout_s:
     return True
 
 
+def stop_together(
+    records: list[ProcessRecord], sig: signal.Signals = signal.SIGTERM, timeout_s: float = 30.0
+) -> list[ProcessRecord]:
+    """Signal every process at once, then wait for all; SIGKILL the ones still there after ``timeout_s``.
+
+    For peers that need each other to shut down cleanly: the last of three KRaft nodes stopped one by one
+    waits for a controller quorum that is already gone. Returns the records that were running.
+    """
+    running = [r for r in records if is_running(r)]
+    for record in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(record.pid, sig)
+    deadline = time.monotonic() + timeout_s
+    for record in running:
+        if not wait_gone(record, max(0.0, deadline - time.monotonic())):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(record.pid, signal.SIGKILL)
+            wait_gone(record, 5.0)
+    return running
+
+
 def wait_gone(record: ProcessRecord, timeout_s: float) -> bool:
     """Wait until the process has exited; True if it did within ``timeout_s``."""
     deadline = time.monotonic() + timeout_s

@@ -68,8 +68,10 @@ def port_flags(base: int) -> list[str]:
     return [f"--{name.replace('_', '-')}={port}" for name, port in port_settings(base).items()]
 
 
-def settings_for_tests(state_dir: Path, base: int) -> StackSettings:
-    return load_settings(StackSettings, {"state_dir": state_dir, **port_settings(base), "partitions": 12})
+def settings_for_tests(state_dir: Path, base: int, **extra: object) -> StackSettings:
+    return load_settings(
+        StackSettings, {"state_dir": state_dir, **port_settings(base), "partitions": 12, **extra}
+    )
 
 
 @dataclass
@@ -84,12 +86,24 @@ class RunningStack:
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
+    """The stack as users run it: one Kafka broker, three Patroni/PostgreSQL nodes."""
+    yield from _running_stack()
+
+
+@pytest.fixture(scope="module")
+def stack3() -> Iterator[RunningStack]:
+    """Three Kafka brokers (replication factor 3, min ISR 2) for broker faults, beside one PostgreSQL
+    node: these tests fault the buffer, the session stack's tests fault the database."""
+    yield from _running_stack(brokers=3, pg_nodes=1)
+
+
+def _running_stack(**extra: object) -> Iterator[RunningStack]:
     for key in [k for k in os.environ if k.startswith("FLOODWALL_")]:
         del os.environ[key]  # a developer's FLOODWALL_* must not steer the test stack
     # Not under pytest's tmp_path: that is 0700 under /tmp and the postgres user could not enter it.
     state_dir = Path(tempfile.mkdtemp(prefix="floodwall-test-", dir="/var/tmp"))
     state_dir.chmod(0o755)
-    settings = settings_for_tests(state_dir, free_port_block())
+    settings = settings_for_tests(state_dir, free_port_block(), **extra)
     started = time.monotonic()
     lines: list[str] = []
     try:

@@ -192,11 +192,13 @@ class Fleet:
         member.send_signal(signal.SIGKILL)
         member.wait(10)
 
-    def terminate(self, index: int = 0) -> None:
-        """SIGTERM one member: it finishes its batch and leaves the group."""
-        member = self.members.pop(index)
-        member.send_signal(signal.SIGTERM)
-        assert member.wait(30) == 0, f"consumer exited badly; see {self.logs}"
+    def terminate(self, index: int = 0, count: int = 1) -> None:
+        """SIGTERM ``count`` members at the same instant: each finishes its batch and leaves the group."""
+        leaving = [self.members.pop(index) for _ in range(count)]
+        for member in leaving:
+            member.send_signal(signal.SIGTERM)
+        for member in leaving:
+            assert member.wait(30) == 0, f"consumer exited badly; see {self.logs}"
 
     def stop_all(self) -> None:
         while self.members:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import fastavro
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 
 SCHEMA_DIR = Path(__file__).resolve().parents[2] / "schemas" / "avro"
@@ -58,3 +59,19 @@ def read_topic(bootstrap: str, topic: str, expect: int, timeout_s: float = 60.0)
         return found
     finally:
         consumer.close()
+
+
+def wait_group_assigned(bootstrap: str, group: str, timeout_s: float = 60.0) -> int:
+    """Wait until some member of ``group`` owns partitions (the first join is done); returns how many."""
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            description = admin.describe_consumer_groups([group], request_timeout=5)[group].result()
+            owned = sum(len(m.assignment.topic_partitions) for m in description.members)
+        except KafkaException:
+            owned = 0  # the group does not exist yet
+        if owned:
+            return owned
+        assert time.monotonic() < deadline, f"no member of group {group} was assigned partitions"
+        time.sleep(0.2)

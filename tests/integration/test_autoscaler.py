@@ -23,6 +23,7 @@ from floodwall.stack.layout import Layout
 from floodwall.topics import ensure_topics
 from tests.integration.conftest import RunningStack
 from tests.integration.fleet import Workload
+from tests.integration.kafka_reading import wait_group_assigned
 
 pytestmark = pytest.mark.integration
 
@@ -88,7 +89,7 @@ def test_a_burst_scales_the_fleet_up_and_back_down_without_losing_an_event(
         while run.replicas() != 1:
             assert time.monotonic() < deadline, "the autoscaler never started its first consumer"
             time.sleep(0.5)
-        time.sleep(6)  # the first consumer joins the group (about half the session timeout on Tansu)
+        wait_group_assigned(layout.bootstrap_servers, settings.group_id, timeout_s=60)
 
         workload.produce(tmp_path / "spool")  # the burst: all at once
         workload.wait_processed(timeout_s=240)

@@ -83,11 +83,7 @@ def test_scale_1_to_3_to_1_during_ingestion(
     fleet.start(2)  # scale up: a rebalance hands partitions to the newcomers
     wait_for(workload, 0.5)
     assert workload.processed() < workload.acknowledged, "finished before scaling down; grow the workload"
-    fleet.terminate(0)  # scale down gracefully: each finishes its batch and leaves the group
-    # One at a time: on Tansu two members leaving within one rebalance can strand the survivor for
-    # minutes (an open broker issue, docs/consumers.md); 8 s lets the first departure's rebalance end.
-    time.sleep(8)
-    fleet.terminate(0)
+    fleet.terminate(0, count=2)  # scale down gracefully, both at the same instant
     stall = workload.wait_processed(timeout_s=300)
     workload.verify()
     record_figure(

@@ -37,11 +37,12 @@ def test_delivery_and_commit_semantics_cannot_be_changed(key: str) -> None:
 def test_every_kafka_client_of_the_services_gets_them(tmp_path: object) -> None:
     from autoscaler.actuators.local import LocalFleet
     from autoscaler.run import build_actuator, measure_config
+    from consumers.config import client_config
     from consumers.loop import SinkConsumer
 
     consumer_settings = load_settings(ConsumerSettings, {"kafka_connection": SASL, "metrics_port": 0})
     consumer = SinkConsumer(consumer_settings, "postgresql://unused")  # clients connect lazily
-    assert {k: consumer._client_config()[k] for k in SASL} == SASL
+    assert {k: client_config(consumer.settings)[k] for k in SASL} == SASL
     assert {k: consumer._dlq._config[k] for k in SASL} == SASL
 
     scaler = load_settings(AutoscalerSettings, {"kafka_connection": SASL, "state_dir": str(tmp_path)})
