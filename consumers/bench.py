@@ -86,10 +86,10 @@ def _bench_sink(args: argparse.Namespace) -> int:
     url = resolve_database_url(settings.database_url, settings.state_dir)
     run_id = secrets.token_hex(4)
     events = make_orders(args.events)
-    with _bench_schema(url, f"floodwall_bench_{run_id}") as schema_url:
+    with bench_schema(url, f"floodwall_bench_{run_id}") as schema_url:
         topics = [f"bench-sink-{run_id}-{name}" for name in ("orders", "inventory", "dlq")]
         ensure_topics(settings.bootstrap_servers, topics, args.partitions)
-        _preload(settings.bootstrap_servers, topics[0], events)
+        preload(settings.bootstrap_servers, topics[0], events)
         fleet = _apply_with_fleet(settings, schema_url, topics, run_id, args)
         raw = max(_raw_copy_rate(schema_url, events) for _ in range(3))
     result = {
@@ -111,7 +111,7 @@ def _bench_sink(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _bench_schema(url: str, schema: str) -> Iterator[str]:
+def bench_schema(url: str, schema: str) -> Iterator[str]:
     """A throwaway schema with the sink's tables; yields a URL whose search_path points at it."""
     try:
         with psycopg.connect(url, autocommit=True) as conn:
@@ -127,7 +127,7 @@ def _bench_schema(url: str, schema: str) -> Iterator[str]:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
 
 
-def _preload(bootstrap: str, topic: str, events: list[OrderEvent]) -> None:
+def preload(bootstrap: str, topic: str, events: list[OrderEvent]) -> None:
     encode = SchemaRegistry.default().encoder(OrderEvent.schema_name)
     client = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20,
                        "compression.type": "lz4"})  # fmt: skip
@@ -148,7 +148,7 @@ def _apply_with_fleet(
 ) -> FleetFigures:
     with tempfile.TemporaryDirectory(prefix="floodwall-bench-sink-") as logs:
         log_files = [Path(logs) / f"consumer-{n}.log" for n in range(args.consumers)]
-        command = _consume_command(settings, url, topics, f"bench-sink-{run_id}")
+        command = consume_command(settings, url, topics, f"bench-sink-{run_id}")
         procs = []
         for log in log_files:
             with log.open("w") as stderr:  # the child keeps its own copy of the descriptor
@@ -174,7 +174,10 @@ def _apply_with_fleet(
     )
 
 
-def _consume_command(settings: ConsumerSettings, url: str, topics: list[str], group: str) -> list[str]:
+def consume_command(
+    settings: ConsumerSettings, url: str, topics: list[str], group: str, *extra: str
+) -> list[str]:
+    """``floodwall consume`` for a bench fleet member (``extra``: more flags, later ones win)."""
     flags = {
         "--bootstrap-servers": settings.bootstrap_servers,
         "--group-id": group,
@@ -186,7 +189,14 @@ def _consume_command(settings: ConsumerSettings, url: str, topics: list[str], gr
         "--batch-max-events": str(settings.batch_max_events),
         "--state-dir": str(settings.state_dir),
     }
-    return [sys.executable, "-m", "floodwall", "consume", *[part for kv in flags.items() for part in kv]]
+    return [
+        sys.executable,
+        "-m",
+        "floodwall",
+        "consume",
+        *[part for kv in flags.items() for part in kv],
+        *extra,
+    ]
 
 
 def _metrics_url(log: Path) -> str:

@@ -89,7 +89,7 @@ class StoppedPartitions:
         return True
 
     def recheck(self, stored_offset: Callable[[TopicPart], int]) -> list[tuple[TopicPart, int]]:
-        """Seek and resume every stopped partition whose stored offset fits now (after an operator's
+        """Reposition and resume every stopped partition whose stored offset fits now (after an operator's
         ``floodwall offsets reset``); returns those partitions with the offset they resume at."""
         resumed = []
         for key in sorted(self._reasons):
@@ -97,9 +97,10 @@ class StoppedPartitions:
             if not self.check(key, stored):
                 continue
             self.release(key)
-            tp = TopicPartition(key[0], key[1], stored)
-            self._consumer.seek(tp)
-            self._consumer.resume([tp])
+            # Assigned afresh rather than seeked: after the fetch hit the misfit (auto.offset.reset=error)
+            # librdkafka has stopped fetching the partition and refuses a seek (_STATE).
+            self._consumer.incremental_unassign([TopicPartition(*key)])
+            self._consumer.incremental_assign([TopicPartition(key[0], key[1], stored)])
             log.info("%s[%d]: stored offset %d fits the log again; consuming", key[0], key[1], stored)
             resumed.append((key, stored))
         return resumed

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from consumers import bench as sink_bench
+from consumers import bench_rebalance as rebalance_bench
 from producers import bench as sdk_bench
 
 
@@ -13,3 +14,4 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     sub = bench.add_subparsers(title="benchmarks", metavar="BENCHMARK", required=True)
     sdk_bench.register(sub)
     sink_bench.register(sub)
+    rebalance_bench.register(sub)

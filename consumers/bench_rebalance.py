@@ -1,0 +1,251 @@
+"""``floodwall bench rebalance``: how long membership changes stall ingestion, per group protocol.
+
+For each protocol (KIP-848 ``consumer`` and ``classic``, alternating, ``--trials`` times each) one run:
+
+1. a throwaway schema and topics (as ``bench sink``), N order events pre-loaded before the clock;
+2. real ``floodwall consume`` processes under a fleet-wide write budget, so the apply rate is the same
+   whatever the replica count and the phases below are evenly spaced;
+3. the membership changes, each when a share of the events has landed: **scale up** 1 → 3, **scale down**
+   3 → 1 with both members stopped (SIGTERM) at the same instant, **kill -9** of one of 2 members (no
+   goodbye: its partitions move when the broker's session timeout expires).
+
+Per change two stalls, from ``sink_offsets`` sampled every 0.1 s (the offsets stored with the rows):
+
+- ``fleet_stall_s``: the longest time after the change during which no partition advanced at all (a
+  stop-the-world rebalance shows here);
+- ``partition_stall_s``: the longest time any partition with events left waited between its last advance
+  before the change and its first one after it (the handover of a moved partition shows here).
+
+Printed: one JSON object with every run's figures and, per protocol and change, the median and the
+worst over the trials.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+from consumers.bench import bench_schema, consume_command, preload
+from consumers.config import ConsumerSettings
+from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.db.config import resolve_database_url
+from floodwall.errors import FloodwallError
+from floodwall.topics import ensure_topics
+from producers.bench import make_orders
+
+PROTOCOLS = ("consumer", "classic")
+ROWS_PER_EVENT = 5  # a bench order: processed_events, the order and 3 items
+CHANGES = ("scale_up_1_to_3", "scale_down_3_to_1", "kill_9_one_of_2")
+Offsets = dict[tuple[str, int], int]
+
+
+def register(bench: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = bench.add_parser(
+        "rebalance",
+        help="ingestion stalls of scale up/down and kill -9, KIP-848 vs classic protocol",
+        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--events", type=int, default=240_000, help="order events per run (default 240000)")
+    parser.add_argument("--trials", type=int, default=3, help="runs per protocol (default 3)")
+    parser.add_argument("--partitions", type=int, default=12, help="partitions of the orders topic (12)")
+    parser.add_argument(
+        "--budget", type=float, default=30_000, help="fleet write budget, rows/s (default 30000)"
+    )
+    parser.add_argument(
+        "--protocol", choices=[*PROTOCOLS, "both"], default="both", help="protocol(s) to run (both)"
+    )
+    add_settings_flags(parser, ConsumerSettings, only={"bootstrap_servers", "database_url", "state_dir"})
+    parser.set_defaults(handler=_bench_rebalance)
+
+
+@dataclass
+class _Run:
+    """One run's fleet, the stored offsets seen over time, and the changes made."""
+
+    conn: psycopg.Connection[tuple[object, ...]]
+    group: str
+    expected: int
+    members: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    samples: list[tuple[float, Offsets]] = field(default_factory=list)
+    changes: list[tuple[str, float]] = field(default_factory=list)
+
+    def sample(self) -> int:
+        rows = self.conn.execute(
+            "SELECT topic, partition, next_offset FROM sink_offsets WHERE consumer_group = %s", (self.group,)
+        ).fetchall()
+        offsets = {(str(t), int(str(p))): int(str(o)) for t, p, o in rows}
+        self.samples.append((time.monotonic(), offsets))
+        landed = self.conn.execute("SELECT count(*) FROM processed_events").fetchone()
+        return int(str(landed[0])) if landed else 0
+
+    def wait_share(self, share: float, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while (landed := self.sample()) < self.expected * share:
+            for member in self.members:
+                if member.poll() is not None:
+                    raise FloodwallError(f"bench: a consumer exited early (status {member.returncode})")
+            if time.monotonic() > deadline:
+                raise FloodwallError(f"bench: only {landed} of {self.expected} events applied in time")
+            print(f"\rbench rebalance: {landed:>9,} of {self.expected:,} applied", end="", file=sys.stderr)
+            time.sleep(0.1)
+
+
+def _bench_rebalance(args: argparse.Namespace) -> int:
+    if args.events < 10_000 or args.trials < 1 or args.partitions < 3 or args.budget <= 0:
+        raise FloodwallError("--events must be >= 10000, --trials >= 1, --partitions >= 3, --budget > 0")
+    settings = settings_from_args(ConsumerSettings, args)
+    url = resolve_database_url(settings.database_url, settings.state_dir)
+    protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
+    runs: list[dict[str, object]] = []
+    for trial in range(args.trials):
+        for protocol in protocols:
+            figures = _one_run(settings, url, protocol, args)
+            print(f"\rbench rebalance: {protocol} trial {trial + 1}: {json.dumps(figures)}", file=sys.stderr)
+            runs.append({"protocol": protocol, "trial": trial + 1, **figures})
+    print(json.dumps({"events": args.events, "partitions": args.partitions, "budget_rows_per_s": args.budget,
+                      "summary": _summary(runs, protocols), "runs": runs}))  # fmt: skip
+    return 0
+
+
+def _one_run(
+    settings: ConsumerSettings, url: str, protocol: str, args: argparse.Namespace
+) -> dict[str, object]:
+    run_id = secrets.token_hex(4)
+    events = make_orders(args.events)
+    with bench_schema(url, f"floodwall_bench_{run_id}") as schema_url:
+        topics = [f"bench-rebalance-{run_id}-{name}" for name in ("orders", "inventory", "dlq")]
+        ensure_topics(settings.bootstrap_servers, topics, args.partitions)
+        preload(settings.bootstrap_servers, topics[0], events)
+        group = f"bench-rebalance-{run_id}"
+        command = consume_command(settings, schema_url, topics, group, "--group-protocol", protocol,
+                                  "--write-budget-rows-per-s", str(args.budget))  # fmt: skip
+        with (
+            tempfile.TemporaryDirectory(prefix="floodwall-bench-rebalance-") as logs,
+            psycopg.connect(schema_url, autocommit=True) as conn,
+        ):
+            run = _Run(conn, group, args.events)
+            try:
+                _drive(
+                    run, lambda n: _start(run, command, Path(logs), n), args.events / args.budget * 5 + 300
+                )
+            finally:
+                _stop_all(run.members)
+            return _stalls(run)
+
+
+def _drive(run: _Run, start: Callable[[int], None], timeout_s: float) -> None:
+    """Start 1; scale to 3; two leave at once; back to 2; kill -9 one; let the last one finish."""
+    start(1)
+    run.wait_share(0.12, timeout_s)
+    run.changes.append(("scale_up_1_to_3", time.monotonic()))
+    start(2)
+    run.wait_share(0.35, timeout_s)
+    run.changes.append(("scale_down_3_to_1", time.monotonic()))
+    _signal(run.members, 2, signal.SIGTERM)
+    run.wait_share(0.5, timeout_s)
+    start(1)
+    run.wait_share(0.65, timeout_s)
+    run.changes.append(("kill_9_one_of_2", time.monotonic()))
+    _signal(run.members, 1, signal.SIGKILL)
+    run.wait_share(1.0, timeout_s)
+    print(file=sys.stderr)
+
+
+def _start(run: _Run, command: list[str], logs: Path, count: int) -> None:
+    for _ in range(count):
+        log = logs / f"consumer-{len(run.members)}-{time.monotonic_ns()}.log"
+        with log.open("w") as out:
+            run.members.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=out))
+
+
+def _signal(members: list[subprocess.Popen[bytes]], count: int, sig: signal.Signals) -> None:
+    """Send ``sig`` to the ``count`` newest members at the same instant and wait for them."""
+    leaving = [members.pop() for _ in range(count)]
+    for member in leaving:
+        member.send_signal(sig)
+    for member in leaving:
+        member.wait(60)
+
+
+def _stop_all(members: list[subprocess.Popen[bytes]]) -> None:
+    for member in members:
+        member.terminate()
+    for member in members:
+        try:
+            member.wait(30)
+        except subprocess.TimeoutExpired:
+            member.kill()
+
+
+def _stalls(run: _Run) -> dict[str, object]:
+    figures: dict[str, object] = {}
+    ends = [t for _, t in run.changes[1:]] + [run.samples[-1][0]]
+    for (name, at), until in zip(run.changes, ends, strict=True):
+        figures[name] = {
+            "fleet_stall_s": round(_fleet_stall(run.samples, at, until), 2),
+            "partition_stall_s": round(_partition_stall(run.samples, at, until), 2),
+        }
+    return figures
+
+
+def _advances(samples: list[tuple[float, Offsets]]) -> list[tuple[float, set[tuple[str, int]]]]:
+    """(time, partitions that advanced since the previous sample)."""
+    moved = []
+    for (_, before), (t, after) in itertools.pairwise(samples):
+        moved.append((t, {k for k, v in after.items() if v > before.get(k, -1)}))
+    return moved
+
+
+def _fleet_stall(samples: list[tuple[float, Offsets]], at: float, until: float) -> float:
+    """The longest gap in [at, until] with no partition advancing."""
+    times = [at] + [t for t, moved in _advances(samples) if moved and at <= t <= until]
+    return max((b - a for a, b in itertools.pairwise(times)), default=until - at)
+
+
+def _partition_stall(samples: list[tuple[float, Offsets]], at: float, until: float) -> float:
+    """The longest wait of a partition with events left, from its last advance before ``at`` to its first
+    after it (to ``until`` when it never advanced again inside the window)."""
+    advances = _advances(samples)
+    final = samples[-1][1]
+    position = next((offsets for t, offsets in reversed(samples) if t <= at), samples[0][1])
+    last: dict[tuple[str, int], float] = {}
+    for t, moved in advances:
+        if t > at:
+            break
+        last.update(dict.fromkeys(moved, t))
+    worst = 0.0
+    for key, before in last.items():
+        if position.get(key, 0) >= final.get(key, 0):
+            continue  # nothing left to apply on it: not waiting
+        after = next((t for t, moved in advances if t > at and key in moved), None)
+        worst = max(worst, min(after, until) - before if after is not None else until - before)
+    return worst
+
+
+def _summary(runs: list[dict[str, object]], protocols: tuple[str, ...]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for protocol in protocols:
+        mine = [r for r in runs if r["protocol"] == protocol]
+        out[protocol] = {
+            change: {
+                figure: {"median": round(statistics.median(values), 2), "worst": max(values)}
+                for figure in ("fleet_stall_s", "partition_stall_s")
+                if (values := [float(r[change][figure]) for r in mine])  # type: ignore[index]
+            }
+            for change in CHANGES
+        }
+    return out
