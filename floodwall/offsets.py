@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec  # re-exported by admin, but not declared so
 
@@ -57,7 +57,7 @@ def read_group_positions(
         start_of = {(tp.topic, tp.partition): max(0, f.result().offset) for tp, f in starts.items()}
         committed = committed_future[group].result().topic_partitions or []
     except KafkaException as exc:
-        raise OffsetsUnavailable(f"cannot read offsets of group {group!r}: {exc.args[0]}") from exc
+        raise OffsetsUnavailable(f"cannot read offsets of group {group!r}: {_reason(exc)}") from exc
     committed_of = {(tp.topic, tp.partition): tp.offset for tp in committed}
     keys = [(tp.topic, tp.partition) for tp in tps]
     return [
@@ -71,7 +71,7 @@ def group_member_count(admin: AdminClient, group: str, timeout_s: float) -> int:
     try:
         description = admin.describe_consumer_groups([group], request_timeout=timeout_s)[group].result()
     except KafkaException as exc:
-        raise OffsetsUnavailable(f"cannot describe group {group!r}: {exc.args[0]}") from exc
+        raise OffsetsUnavailable(f"cannot describe group {group!r}: {_reason(exc)}") from exc
     return len(description.members or [])
 
 
@@ -87,12 +87,18 @@ def commit_group_offsets(
     try:
         result = admin.alter_consumer_group_offsets(request, request_timeout=timeout_s)[group].result()
     except KafkaException as exc:
-        raise OffsetsUnavailable(f"cannot commit offsets of group {group!r}: {exc.args[0]}") from exc
+        raise OffsetsUnavailable(f"cannot commit offsets of group {group!r}: {_reason(exc)}") from exc
     for tp in result.topic_partitions or []:
         if tp.error is not None:
             raise OffsetsUnavailable(
-                f"cannot commit offsets of group {group!r}: {tp.topic}[{tp.partition}]: {tp.error}"
+                f"cannot commit offsets of group {group!r}: {tp.topic}[{tp.partition}]: {tp.error.str()}"
             )
+
+
+def _reason(exc: KafkaException) -> str:
+    """Kafka's own words (``Failed to get metadata: Local: Broker transport failure``), not the repr."""
+    err = exc.args[0] if exc.args else exc
+    return str(err.str()) if isinstance(err, KafkaError) else str(err)
 
 
 def _valid(offset: int | None) -> int | None:
