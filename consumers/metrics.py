@@ -23,6 +23,7 @@ class ConsumerMetrics:
     paused: Gauge
     rate_limit: Gauge
     throttle: Gauge
+    offset_out_of_range: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ConsumerMetrics:
@@ -104,6 +105,12 @@ class ConsumerMetrics:
             throttle=Gauge(
                 p + "throttle_factor",
                 "Adaptive throttle: 1 = full share, lower = backing off",
+                registry=registry,
+            ),
+            offset_out_of_range=Gauge(
+                p + "offset_out_of_range",
+                "1 while a partition is stopped because its stored offset lies outside the log",
+                ["topic", "partition"],
                 registry=registry,
             ),
         )
