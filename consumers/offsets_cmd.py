@@ -271,7 +271,10 @@ def _print_plan(group: str, target: Target, changes: list[Change], members: int)
         )
     else:
         print("Kafka: the group has no members; its committed offsets are set to the same.")
-    print(SAFE_WHILE_RUNNING)
+    print(
+        "Safe while consumers run: their next batch on these partitions is fenced and re-reads the stored "
+        "offset; re-read events already applied are dropped by event id."
+    )
 
 
 def _confirm(question: str) -> bool:

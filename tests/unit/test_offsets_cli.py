@@ -246,7 +246,7 @@ def test_reset_with_yes_stores_then_commits_to_an_empty_group(
     assert fake.committed == fake.stored
     assert "orders[1]: 5000 -> 0 (stored offset lies 4920 beyond the log end 80" in out
     assert "orders[2]: 10 -> 40 (30 events (offsets 10..39) were deleted by the broker" in out
-    assert "is safe" in out and "committed to Kafka for group sink" in out
+    assert "Safe while consumers run" in out and "committed to Kafka for group sink" in out
 
 
 def test_reset_leaves_kafka_to_a_group_with_members(
