@@ -38,7 +38,7 @@ def read_group_positions(
 ) -> list[GroupPosition]:
     """End offsets (ListOffsets "latest") and the group's committed offsets (OffsetFetch), partition by
     partition; with ``log_start`` also the log start offsets (ListOffsets "earliest", the low watermark).
-    On Tansu "latest" reads up to one batch low (DESIGN.md §6). Raises OffsetsUnavailable."""
+    Raises OffsetsUnavailable."""
     try:
         metadata = admin.list_topics(timeout=timeout_s)
         missing = [t for t in topics if t not in metadata.topics]
