@@ -1,10 +1,12 @@
-"""A consumer group's position over some topics, read through the Kafka admin API (one round each)."""
+"""A consumer group's position over some topics, read (and, for an operator's reset, written) through the
+Kafka admin API (one round each)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec  # re-exported by admin, but not declared so
 
@@ -17,19 +19,26 @@ class OffsetsUnavailable(FloodwallError):
 
 @dataclass(frozen=True)
 class GroupPosition:
-    """One partition: its log end and the group's committed offset (None: no valid one, Kafka's -1001)."""
+    """One partition: its log end and the group's committed offset (None: no valid one, Kafka's -1001);
+    its log start only when asked for (``log_start=True``), else None."""
 
     topic: str
     partition: int
     end_offset: int
     committed_offset: int | None
+    start_offset: int | None = None
 
 
 def read_group_positions(
-    admin: AdminClient, group: str, topics: tuple[str, ...] | list[str], timeout_s: float
+    admin: AdminClient,
+    group: str,
+    topics: tuple[str, ...] | list[str],
+    timeout_s: float,
+    log_start: bool = False,
 ) -> list[GroupPosition]:
     """End offsets (ListOffsets "latest") and the group's committed offsets (OffsetFetch), partition by
-    partition. Raises OffsetsUnavailable."""
+    partition; with ``log_start`` also the log start offsets (ListOffsets "earliest", the low watermark).
+    Raises OffsetsUnavailable."""
     try:
         metadata = admin.list_topics(timeout=timeout_s)
         missing = [t for t in topics if t not in metadata.topics]
@@ -37,18 +46,59 @@ def read_group_positions(
             raise OffsetsUnavailable(f"topic(s) {', '.join(missing)} not found")
         tps = [TopicPartition(t, p) for t in topics for p in sorted(metadata.topics[t].partitions)]
         ends = admin.list_offsets({tp: OffsetSpec.latest() for tp in tps}, request_timeout=timeout_s)
+        starts = (
+            admin.list_offsets({tp: OffsetSpec.earliest() for tp in tps}, request_timeout=timeout_s)
+            if log_start
+            else {}
+        )
         request = [ConsumerGroupTopicPartitions(group, tps)]
         committed_future = admin.list_consumer_group_offsets(request, request_timeout=timeout_s)
         end_of = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
+        start_of = {(tp.topic, tp.partition): max(0, f.result().offset) for tp, f in starts.items()}
         committed = committed_future[group].result().topic_partitions or []
     except KafkaException as exc:
-        raise OffsetsUnavailable(f"cannot read offsets of group {group!r}: {exc.args[0]}") from exc
+        raise OffsetsUnavailable(f"cannot read offsets of group {group!r}: {_reason(exc)}") from exc
     committed_of = {(tp.topic, tp.partition): tp.offset for tp in committed}
+    keys = [(tp.topic, tp.partition) for tp in tps]
     return [
-        GroupPosition(tp.topic, tp.partition, max(0, end_of[(tp.topic, tp.partition)]),
-                      _valid(committed_of.get((tp.topic, tp.partition))))
-        for tp in tps
-    ]  # fmt: skip
+        GroupPosition(t, p, max(0, end_of[(t, p)]), _valid(committed_of.get((t, p))), start_of.get((t, p)))
+        for t, p in keys
+    ]
+
+
+def group_member_count(admin: AdminClient, group: str, timeout_s: float) -> int:
+    """How many members the group has now (0 for an empty or unknown group). Raises OffsetsUnavailable."""
+    try:
+        description = admin.describe_consumer_groups([group], request_timeout=timeout_s)[group].result()
+    except KafkaException as exc:
+        raise OffsetsUnavailable(f"cannot describe group {group!r}: {_reason(exc)}") from exc
+    return len(description.members or [])
+
+
+def commit_group_offsets(
+    admin: AdminClient, group: str, offsets: Mapping[tuple[str, int], int], timeout_s: float
+) -> None:
+    """Set the group's committed offsets (OffsetCommit from outside the group, as Kafka's own reset tool
+    does). Kafka accepts that only while the group has no members. Raises OffsetsUnavailable naming the
+    first partition Kafka refused, or the request's failure; partitions before it may be set."""
+    request = [
+        ConsumerGroupTopicPartitions(group, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+    ]
+    try:
+        result = admin.alter_consumer_group_offsets(request, request_timeout=timeout_s)[group].result()
+    except KafkaException as exc:
+        raise OffsetsUnavailable(f"cannot commit offsets of group {group!r}: {_reason(exc)}") from exc
+    for tp in result.topic_partitions or []:
+        if tp.error is not None:
+            raise OffsetsUnavailable(
+                f"cannot commit offsets of group {group!r}: {tp.topic}[{tp.partition}]: {tp.error.str()}"
+            )
+
+
+def _reason(exc: KafkaException) -> str:
+    """Kafka's own words (``Failed to get metadata: Local: Broker transport failure``), not the repr."""
+    err = exc.args[0] if exc.args else exc
+    return str(err.str()) if isinstance(err, KafkaError) else str(err)
 
 
 def _valid(offset: int | None) -> int | None:

@@ -23,6 +23,7 @@ from floodwall.monitoring import alert_rules_text
 AUTOSCALER = 'consumer_group="sink",instance="autoscaler:19200",job="floodwall"'
 AUTOSCALER_LABELS = {"consumer_group": "sink", "instance": "autoscaler:19200", "job": "floodwall"}
 CONSUMER = 'consumer_group="sink",instance="consumer-0:19300",job="floodwall"'
+CONSUMER2 = 'consumer_group="sink",instance="consumer-1:19300",job="floodwall"'
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ class Scenario:
     series: dict[str, str]
     at: str
     fires: list[dict[str, str]] = field(default_factory=list)  # expected alert label sets; [] = silent
+
+
+def stopped(target: str, topic: str, partition: int) -> str:
+    """The consumer's out-of-range gauge for one partition."""
+    return f'floodwall_consumer_offset_out_of_range{{{target},topic="{topic}",partition="{partition}"}}'
 
 
 def flicker(a: str, b: str, n: int) -> str:
@@ -142,6 +148,24 @@ SCENARIOS = [
              {f"floodwall_autoscaler_actuation_errors_total{{{AUTOSCALER}}}": "0x30",
               f"floodwall_autoscaler_desired_replicas{{{AUTOSCALER}}}": "3x5 5x30",
               f"floodwall_autoscaler_current_replicas{{{AUTOSCALER}}}": "3x8 5x30"}, "20m"),
+    # -- stored offset outside the log ------------------------------------------------------------------
+    Scenario("a partition stopped on an out-of-range offset", "FloodwallOffsetOutOfRange",
+             {stopped(CONSUMER, "orders", 3): "1x10",
+              stopped(CONSUMER2, "inventory", 0): "1x10"},
+             "5m", [{"consumer_group": "sink", "topic": "orders", "partition": "3"},
+                    {"consumer_group": "sink", "topic": "inventory", "partition": "0"}]),
+    Scenario("the stopped partition moves to another consumer in a rebalance", "FloodwallOffsetOutOfRange",
+             {stopped(CONSUMER, "orders", 3): "1x1 stale",
+              stopped(CONSUMER2, "orders", 3): "_x2 1x10"},
+             "3m", [{"consumer_group": "sink", "topic": "orders", "partition": "3"}]),
+    Scenario("a one-minute gap the consumer's re-check cleared", "FloodwallOffsetOutOfRange",
+             {stopped(CONSUMER, "orders", 3): "_x3 1 stale"},
+             "5m"),
+    Scenario("a reset resumed the partition", "FloodwallOffsetOutOfRange",
+             {stopped(CONSUMER, "orders", 3): "1x10 stale",
+              f"floodwall_consumer_assigned_partitions{{{CONSUMER}}}": "6x20"}, "15m"),
+    Scenario("a consumer reporting 0", "FloodwallOffsetOutOfRange",
+             {stopped(CONSUMER, "orders", 3): "0x10"}, "8m"),
 ]  # fmt: skip
 
 

@@ -56,6 +56,7 @@ def consumer_samples() -> list[tuple[str, dict[str, str], float]]:
     m.paused.set(1)
     m.rate_limit.set(500)
     m.throttle.set(1)
+    m.offset_out_of_range.labels("orders", "3").set(1)
     return exported(registry)
 
 
