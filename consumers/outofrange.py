@@ -101,6 +101,7 @@ class StoppedPartitions:
             # librdkafka has stopped fetching the partition and refuses a seek (_STATE).
             self._consumer.incremental_unassign([TopicPartition(*key)])
             self._consumer.incremental_assign([TopicPartition(key[0], key[1], stored)])
+            self._consumer.resume([TopicPartition(*key)])  # the pause outlives the assignment
             log.info("%s[%d]: stored offset %d fits the log again; consuming", key[0], key[1], stored)
             resumed.append((key, stored))
         return resumed
