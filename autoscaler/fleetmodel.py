@@ -1,7 +1,7 @@
 """A one-second-tick model of the consumer fleet, its topic and its database.
 
 What it models, and from which figures (measured on this project's 2-core machine, docs/consumers.md,
-docs/stack.md, DESIGN.md §6-7):
+docs/stack.md, docs/kafka.md):
 
 - **One topic of ``partitions`` partitions** (the stack's default: 12), keys hashed evenly: each second's
   arrivals are split across partitions, the remainder rotating. Events are whole: offsets are integers.

@@ -12,7 +12,7 @@ What is measured, in order:
    ``floodwall_consumer_commit_seconds`` histograms, merged and interpolated as PromQL does.
 4. Then, on the same cluster, through the same URL: one binary COPY of the same events as flat rows
    (one row per event: id, customer, region, currency, total, time, item count) — the anchor that
-   DESIGN.md §6 quotes — best of three (raw COPY is the ceiling; its best run is the fair ceiling).
+   docs/consumers.md quotes — best of three (raw COPY is the ceiling; its best run is the fair ceiling).
 
 Per event the sink writes 5 rows (the event record, the order, 3 items) besides reading state for
 exactly-once, order transitions and stock; the raw COPY writes 1 and checks nothing.

@@ -82,6 +82,7 @@ class _Run:
     members: list[subprocess.Popen[bytes]] = field(default_factory=list)
     samples: list[tuple[float, Offsets]] = field(default_factory=list)
     changes: list[tuple[str, float]] = field(default_factory=list)
+    logs: dict[int, Path] = field(default_factory=dict)  # pid -> the member's log
 
     def sample(self) -> int:
         rows = self.conn.execute(
@@ -97,7 +98,10 @@ class _Run:
         while (landed := self.sample()) < self.expected * share:
             for member in self.members:
                 if member.poll() is not None:
-                    raise FloodwallError(f"bench: a consumer exited early (status {member.returncode})")
+                    tail = "\n".join(self.logs[member.pid].read_text().splitlines()[-15:])
+                    raise FloodwallError(
+                        f"bench: a consumer exited early (status {member.returncode}):\n{tail}"
+                    )
             if time.monotonic() > deadline:
                 raise FloodwallError(f"bench: only {landed} of {self.expected} events applied in time")
             print(f"\rbench rebalance: {landed:>9,} of {self.expected:,} applied", end="", file=sys.stderr)
@@ -170,6 +174,7 @@ def _start(run: _Run, command: list[str], logs: Path, count: int) -> None:
         log = logs / f"consumer-{len(run.members)}-{time.monotonic_ns()}.log"
         with log.open("w") as out:
             run.members.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=out))
+        run.logs[run.members[-1].pid] = log
 
 
 def _signal(members: list[subprocess.Popen[bytes]], count: int, sig: signal.Signals) -> None:

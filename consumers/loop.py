@@ -97,6 +97,9 @@ class SinkConsumer:
         )
         self._paused: list[TopicPartition] = []
         self._stopped = StoppedPartitions(self._consumer, self.metrics.offset_out_of_range)
+        self._owned: set[TopicPart] = set()  # what the callbacks assigned: no client call needed to count
+        self._to_check: dict[TopicPart, int] = {}  # stored offsets to hold against the log, once settled
+        self._rebalanced = False
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
@@ -118,6 +121,8 @@ class SinkConsumer:
                 # Paused partitions yield nothing: consume() then only waits and serves the group protocol.
                 timeout = min(wait, 1.0) if wait > 0 else s.batch_linger_s
                 messages = self._consumer.consume(s.batch_max_events, timeout=timeout)
+                if self._rebalanced:
+                    self._settle_rebalance()
                 if messages:
                     self.process(messages)
                 if time.monotonic() - last_report > 10:
@@ -153,6 +158,10 @@ class SinkConsumer:
     # ---- rebalance --------------------------------------------------------------------------------
     # Both protocols are incremental (KIP-848, or classic with cooperative-sticky): each callback lists
     # only the partitions that change hands, and this member keeps consuming the others meanwhile.
+    # The callbacks only position and forget partitions. Whatever asks the broker (metadata for the write
+    # budget, log bounds for the misfit check) waits for _settle_rebalance, after consume() returns: a
+    # blocking client call made inside a callback leaves confluent-kafka without its call state, and the
+    # next callback of the same consume() aborts the process (CallState_get assertion, seen on KIP-848).
 
     def _subscribe(self) -> None:
         s = self.settings
@@ -172,10 +181,10 @@ class SinkConsumer:
             if key in stored:
                 self._next[key] = stored[key]
         consumer.incremental_assign(partitions)
-        for key, offset in stored.items():
-            self._stopped.check(key, offset)
+        self._owned.update((tp.topic, tp.partition) for tp in partitions)
+        self._to_check.update(stored)
         self._joined = True
-        self._after_rebalance(consumer)
+        self._rebalanced = True
         if partitions:
             log.info("assigned %s", ", ".join(f"{tp.topic}[{tp.partition}]@{tp.offset}" for tp in partitions))
 
@@ -189,18 +198,25 @@ class SinkConsumer:
                 self.metrics.lag.remove(tp.topic, str(tp.partition))
         gone = {(tp.topic, tp.partition) for tp in partitions}
         self._paused = [tp for tp in self._paused if (tp.topic, tp.partition) not in gone]
+        self._owned -= gone
+        for key in gone:
+            self._to_check.pop(key, None)
         consumer.incremental_unassign(partitions)
-        self._after_rebalance(consumer)
+        self._rebalanced = True
         if partitions:
             log.info("revoked %d partitions", len(partitions))
 
-    def _after_rebalance(self, consumer: Consumer) -> None:
-        mine = len(consumer.assignment())
-        self.metrics.assigned.set(mine)
+    def _settle_rebalance(self) -> None:
+        """After a rebalance, outside its callbacks: check new positions, resume, re-divide the budget."""
+        self._rebalanced = False
+        checks, self._to_check = self._to_check, {}
+        for key, offset in checks.items():
+            self._stopped.check(key, offset)
+        self.metrics.assigned.set(len(self._owned))
         self._resume(self._paused)  # the budget check pauses the new set on the next turn if it must
         self._paused = []
         self.metrics.paused.set(len(self._stopped))
-        self._rebudget(consumer, mine)
+        self._rebudget(len(self._owned))
 
     def _stored_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPart, int]:
         by_topic: dict[str, list[int]] = {}
@@ -227,12 +243,12 @@ class SinkConsumer:
 
     # ---- write budget -----------------------------------------------------------------------------
 
-    def _rebudget(self, consumer: Consumer, mine: int) -> None:
+    def _rebudget(self, mine: int) -> None:
         """This member's share of the fleet budget: proportional to the partitions it owns."""
         s = self.settings
         if s.write_budget_rows_per_s <= 0:
             return
-        metadata = consumer.list_topics(timeout=10)
+        metadata = self._consumer.list_topics(timeout=10)
         topics = [metadata.topics[t] for t in (s.orders_topic, s.inventory_topic) if t in metadata.topics]
         total = sum(len(t.partitions) for t in topics)
         share = self._budget.assign(mine, total, time.monotonic())

@@ -175,7 +175,7 @@ def prometheus_argv(layout: Layout) -> list[str]:
 
 
 def patroni_config(layout: Layout, node: PgNode, pw: Secrets) -> dict[str, Any]:
-    """Patroni settings for ``node``. Timings follow DESIGN.md §7 (ttl 10, loop_wait 2, retry 4)."""
+    """Patroni settings for ``node``. Timings as measured in docs/stack.md (ttl 10, loop_wait 2, retry 4)."""
     s = layout.settings
     return {
         "scope": PATRONI_SCOPE,

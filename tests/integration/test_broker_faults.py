@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from confluent_kafka import TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec  # re-exported by admin, but not declared so
 
@@ -29,14 +29,17 @@ pytestmark = pytest.mark.integration
 
 
 def logged(layout: Layout, topics: list[str]) -> int:
-    """Messages in ``topics`` so far (sum of the log end offsets); 0 before the topics exist."""
+    """Messages in ``topics`` so far (sum of the log end offsets); 0 before the topics can be read."""
     admin = AdminClient({"bootstrap.servers": layout.bootstrap_servers})
     metadata = admin.list_topics(timeout=10)
     if not all(t in metadata.topics for t in topics):
         return 0
     tps = [TopicPartition(t, p) for t in topics for p in metadata.topics[t].partitions]
     ends = admin.list_offsets({tp: OffsetSpec.latest() for tp in tps}, request_timeout=10)
-    return sum(f.result().offset for f in ends.values())
+    try:
+        return sum(f.result().offset for f in ends.values())
+    except KafkaException:  # leadership still settling after the topics were created: ask again
+        return 0
 
 
 def wait_until(what: str, check: Callable[[], bool], timeout_s: float = 120.0) -> None:
