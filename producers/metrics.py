@@ -20,6 +20,9 @@ class ProducerMetrics:
     spool_events: Gauge
     spool_bytes: Gauge
     online: Gauge
+    restarts: Counter
+    replayed: Counter
+    thread_errors: Counter
 
     @classmethod
     def on(cls, registry: CollectorRegistry = REGISTRY) -> ProducerMetrics:
@@ -74,6 +77,24 @@ class ProducerMetrics:
             online=Gauge(
                 "floodwall_producer_online",
                 "1 while events go straight to the broker, 0 while spooling",
+                registry=registry,
+            ),
+            restarts=Counter(
+                "floodwall_producer_client_restarts_total",
+                "Kafka clients replaced by a fresh one (reason: fatal, client_error, outage)",
+                ["reason"],
+                registry=registry,
+            ),
+            replayed=Counter(
+                "floodwall_producer_events_replayed_total",
+                "Spooled events the broker acknowledged on replay",
+                ["topic"],
+                registry=registry,
+            ),
+            thread_errors=Counter(
+                "floodwall_producer_thread_errors_total",
+                "Exceptions caught in the SDK's background threads (logged with traceback)",
+                ["thread"],
                 registry=registry,
             ),
         )

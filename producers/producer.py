@@ -4,14 +4,15 @@
         delivery = producer.emit(OrderEvent.placed(...))
         delivery.wait()   # ACKNOWLEDGED (broker has it) or SPOOLED (durably on disk)
 
-Online, events go to the broker through an idempotent, acks=all client; a background thread serves its
-callbacks, so callers never call ``poll()``. When the broker becomes unreachable (all brokers down, or a
-delivery fails for a retriable reason) the producer goes *offline*: new events are appended to the durable
-spool (group-committed fsync) and the client's queued and in-flight messages are purged into it too. A
-recovery thread waits until the broker and the topics are back, then replays the spool in emit order
-through a fresh client before going online again. Per-key order holds across an outage: every event
-carries an emit sequence number and the replay sorts by it. A replay may repeat an event on the wire
-(its event id lets the sink drop the duplicate).
+Online, events go to the broker through an idempotent, acks=all client; its callbacks are served inline
+in emit() or by a background thread, so callers never call ``poll()``. When the broker becomes
+unreachable, or the client fails (a fatal error such as lost idempotence state, or an unexpected
+exception from one of its calls), the producer goes *offline*: new events are appended to the durable
+spool (group-committed fsync), and the recovery thread moves the client's queued and in-flight messages
+into it too, replaces the client with a fresh one and replays the spool in emit order before going online
+again (producers/lifecycle.py). Per-key order holds across all of it: every event carries an emit
+sequence number and the replay sorts by it. A replay may repeat an event on the wire (its event id lets
+the sink drop the duplicate).
 """
 
 from __future__ import annotations
@@ -19,56 +20,40 @@ from __future__ import annotations
 import logging
 import threading
 import time
-import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from functools import partial
 from types import TracebackType
 from typing import Any
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from floodwall.errors import FloodwallError
 from producers.config import ProducerSettings
 from producers.delivery import Delivery, DeliveryStatus
 from producers.events import Event, InventoryEvent, OrderEvent
+from producers.faults import RestartReason, needs_new_client, should_spool
+from producers.guard import guarded_loop
+from producers.lifecycle import ClientSupervisor, ProducerFailed
 from producers.metrics import ProducerMetrics
-from producers.spool import Spool, SpoolRecord
+from producers.outbox import Outbox
+from producers.spool import Spool
 from producers.validation import EventValidationError, problems
 from schemas.registry import SchemaRegistry
 
+__all__ = ["EventProducer", "EventRefused", "ProducerClosed", "ProducerFailed", "ProducerQueueFull"]
+
 log = logging.getLogger(__name__)
-_CLIENT_LOG = logging.getLogger("producers.librdkafka")
 
-# Delivery errors that mean "the broker or topic is unavailable right now": spool and retry later.
-_OUTAGE_CODES = frozenset(
-    getattr(KafkaError, name)
-    for name in (
-        "_MSG_TIMED_OUT",
-        "_TRANSPORT",
-        "_ALL_BROKERS_DOWN",
-        "_PURGE_QUEUE",
-        "_PURGE_INFLIGHT",
-        "_TIMED_OUT",
-        "_UNKNOWN_TOPIC",
-        "_UNKNOWN_PARTITION",
-        "UNKNOWN_TOPIC_OR_PART",
-        "LEADER_NOT_AVAILABLE",
-        "NOT_LEADER_FOR_PARTITION",
-        "REQUEST_TIMED_OUT",
-        "NETWORK_EXCEPTION",
-        "NOT_ENOUGH_REPLICAS",
-        "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
-        "UNKNOWN_PRODUCER_ID",
-        "OUT_OF_ORDER_SEQUENCE_NUMBER",
-        "_FATAL",
-    )
-    if hasattr(KafkaError, name)
-)
+# Consecutive failures after which the poll or spool thread gives up and the producer fails for good.
+_GIVE_UP_AFTER = 5
 
 
-# The background poller stays out of the way while emit() has served reports this recently.
-_INLINE_POLL_GRACE_S = 0.05
+class _Placed(Enum):
+    SENT = "sent"
+    SPOOLED = "spooled"
+    QUEUE_FULL = "queue full"
 
 
 class ProducerQueueFull(FloodwallError):
@@ -77,6 +62,10 @@ class ProducerQueueFull(FloodwallError):
 
 class ProducerClosed(FloodwallError):
     """emit() after close()."""
+
+
+class EventRefused(FloodwallError):
+    """The Kafka client refused this one event (e.g. larger than the broker takes); it was not accepted."""
 
 
 @dataclass(frozen=True)
@@ -104,27 +93,35 @@ class EventProducer:
         self.settings = settings
         self._metrics = metrics or ProducerMetrics.on()
         self._routes = self._build_routes(registry or SchemaRegistry.default())
-        self._lock = threading.Lock()
-        self._spool = Spool(settings.spool_dir, settings.spool_max_bytes)
-        self._next_seq = self._spool.next_seq()
-        self._awaiting_sync: list[Delivery] = []
-        self._spooled_handles: weakref.WeakValueDictionary[int, Delivery] = weakref.WeakValueDictionary()
-        self._kafka = self._new_client()
-        self._standby: Producer | None = None  # probes the broker while offline; becomes the client
-        # A spool left by an earlier run is replayed before anything new goes out directly.
-        self._online = self._spool.is_empty()
-        self._needs_purge = False
-        self._last_inline_poll = 0.0
+        # Re-entrant: client calls made under the lock (poll, flush) may serve callbacks that take it.
+        self._cond = threading.Condition(threading.RLock())
         self._closing = threading.Event()
-        self._wake = threading.Condition(self._lock)
+        self._outbox = Outbox(
+            Spool(settings.spool_dir, settings.spool_max_bytes),
+            self._cond,
+            self._metrics,
+            lambda topic: self._routes_by_topic[topic].spooled.inc(),
+        )
+        self._next_seq = self._outbox.spool.next_seq()
+        self._clients = ClientSupervisor(
+            settings,
+            self._metrics,
+            self._outbox,
+            self._cond,
+            self._closing,
+            [r.topic for r in self._routes.values()],
+            lambda topic: self._routes_by_topic[topic].acknowledged.inc(),
+        )
         self._threads = [
-            threading.Thread(target=self._poll_loop, name="floodwall-producer-poll", daemon=True),
-            threading.Thread(target=self._sync_loop, name="floodwall-producer-spool", daemon=True),
-            threading.Thread(target=self._recovery_loop, name="floodwall-producer-recovery", daemon=True),
+            self._thread("poll", self._clients.poll_step, _GIVE_UP_AFTER),
+            self._thread("spool", partial(self._outbox.sync_step, self._closing), _GIVE_UP_AFTER),
+            # Recovery failures leave the producer offline, still spooling durably: it keeps trying.
+            self._thread("recovery", self._clients.recovery_step, None),
         ]
         for thread in self._threads:
             thread.start()
-        self._update_gauges()
+        self._outbox.update_gauges()
+        self._metrics.online.set(1 if self._clients.online else 0)
         log.info("producer started: %s", settings.redacted())
 
     # ---- public API -------------------------------------------------------------------------------
@@ -132,9 +129,12 @@ class EventProducer:
     def emit(self, event: Event, timeout: float | None = None) -> Delivery:
         """Validate, encode and send ``event``; return its :class:`Delivery` handle at once.
 
+        Guarantees: the handle ends ACKNOWLEDGED or SPOOLED (accepted: never lost), or FAILED with the
+        reason; a client failure while sending (fatal error, broker gone) spools the event instead.
         Raises EventValidationError (listing every bad field; nothing sent), ProducerQueueFull when the
         in-memory queue stays full for ``timeout`` (default ``emit_timeout_s``), SpoolFull when offline and
-        the spool is full, ProducerClosed after close().
+        the spool is full, EventRefused when the client refuses this event, ProducerFailed when the
+        producer failed for good, ProducerClosed after close(). Nothing was accepted when it raises.
         """
         found = problems(event)
         if found:
@@ -145,82 +145,105 @@ class EventProducer:
         key = event.key()
         deadline = time.monotonic() + (self.settings.emit_timeout_s if timeout is None else timeout)
         while True:
-            with self._lock:
-                if self._closing.is_set():
-                    raise ProducerClosed("emit() after close()")
+            with self._cond:
+                self._check_usable()
                 handle = Delivery(event.event_id, route.topic, key, self._next_seq)
-                if not self._online:
-                    self._spool_locked(handle, value)
+                client = self._clients.client
+                placed = self._place(client, handle, value)
+                if placed is not _Placed.QUEUE_FULL:
                     self._next_seq += 1
                     route.emitted.inc()
-                    return handle
-                try:
-                    self._kafka.produce(route.topic, value, key, on_delivery=partial(self._delivered, handle))
-                except BufferError:
-                    pass  # queue full: wait below, outside the lock, while the poller drains it
-                else:
-                    self._next_seq += 1
-                    route.emitted.inc()
-                    # Serve ready delivery reports here, in this thread: a separate poller thread would
-                    # take the GIL from the caller once per report, which costs more than the report.
-                    self._last_inline_poll = time.monotonic()
-                    self._kafka.poll(0)
-                    return handle
+            if placed is _Placed.SENT:
+                self._serve_inline(client)
+                return handle
+            if placed is _Placed.SPOOLED:
+                return handle
             if time.monotonic() >= deadline:
                 raise ProducerQueueFull(
                     f"the producer's queue ({self.settings.queue_max_messages} events) stayed full for "
                     f"{deadline - handle.emitted_at:.1f} s; the event was not accepted"
                 )
-            time.sleep(0.001)
+            self._serve_inline(client, 0.01)  # wait for room: delivery reports are what frees it
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait until every emitted event is accepted (acknowledged or durably spooled) or failed.
 
-        Returns how many are still pending (0 on success).
+        Returns how many are still pending (0 on success). Raises ProducerFailed when the producer
+        failed for good.
         """
         deadline = time.monotonic() + timeout
         while True:
-            with self._lock:
-                pending = len(self._kafka) + len(self._awaiting_sync)
+            self._clients.raise_if_failed()
+            client = self._clients.client
+            try:
+                # librdkafka waits on its own condition while serving reports; short slices notice a swap.
+                client.flush(max(0.0, min(deadline - time.monotonic(), 0.5)))
+            except Exception as exc:
+                self._clients.client_failed(exc, "flush")
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: not self._outbox.awaiting_sync or self._clients.failure is not None,
+                    max(0.0, deadline - time.monotonic()),
+                )
+                pending = len(self._clients.client) + self._outbox.awaiting_sync
             if pending == 0 or time.monotonic() >= deadline:
+                self._clients.raise_if_failed()
                 return pending
-            time.sleep(0.005)
 
     def drain(self, timeout: float = 60.0) -> bool:
-        """Wait until every event, spooled ones included, has been delivered to the broker."""
+        """Wait until every event, spooled ones included, has been delivered to the broker.
+
+        Returns False when that did not happen within ``timeout``. Raises ProducerFailed when the
+        producer failed for good.
+        """
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                done = self._online and self._spool.is_empty() and len(self._kafka) == 0
-            if done:
-                return True
-            time.sleep(0.05)
-        return False
+
+        def settled() -> bool:
+            return (self._clients.online and self._outbox.is_empty()) or self._clients.failure is not None
+
+        while True:
+            with self._cond:
+                reached = self._cond.wait_for(settled, max(0.0, deadline - time.monotonic()))
+            self._clients.raise_if_failed()
+            if not reached:
+                return False
+            if self.flush(max(0.0, deadline - time.monotonic())) == 0:
+                with self._cond:
+                    if settled():  # still online: nothing went back to the spool meanwhile
+                        return True
+            if time.monotonic() >= deadline:
+                return False
 
     @property
     def online(self) -> bool:
-        """False while events are being spooled (broker unreachable or spool not yet replayed)."""
-        return self._online
+        """False while events are being spooled (broker unreachable, client being replaced, spool not yet
+        replayed, or the producer failed)."""
+        return self._clients.online
 
     @property
     def spooled_events(self) -> int:
-        return self._spool.events
+        return self._outbox.spool.events
 
     def close(self, timeout: float = 30.0) -> None:
         """Flush, stop the background threads and release the spool (its events stay for the next run)."""
         if self._closing.is_set():
             return
-        self.flush(timeout)
-        with self._lock:
+        try:
+            self.flush(timeout)
+        except ProducerFailed as exc:
+            log.warning("closing a failed producer: %s", exc)
+        with self._cond:
             self._closing.set()
-            self._wake.notify_all()
+            self._cond.notify_all()
         for thread in self._threads:
             thread.join(timeout=max(timeout, 5.0))
-        self._kafka.flush(min(timeout, 5.0))
-        with self._lock:
-            self._sync_now()
-            self._spool.close()
-        log.info("producer closed (%d events left in the spool)", self._spool.events)
+        try:
+            self._clients.client.flush(min(timeout, 5.0))
+        except Exception:  # the client is beyond use; what it held is reported below as left over
+            log.exception("final flush of the kafka client failed")
+        with self._cond:
+            self._outbox.close()
+        log.info("producer closed (%d events left in the spool)", self._outbox.spool.events)
 
     def __enter__(self) -> EventProducer:
         return self
@@ -230,189 +253,95 @@ class EventProducer:
     ) -> None:
         self.close()
 
-    # ---- delivery and spooling ---------------------------------------------------------------------
+    # ---- sending and delivery reports -------------------------------------------------------------
+
+    def _check_usable(self) -> None:
+        if self._closing.is_set():
+            raise ProducerClosed("emit() after close()")
+        self._clients.raise_if_failed()
+
+    def _place(self, client: Producer, handle: Delivery, value: bytes) -> _Placed:
+        """Hand the event to the client, or to the spool while offline (caller holds the lock).
+
+        A client failing in produce() takes the producer offline, and the event goes to the spool with
+        the rest. Raises EventRefused (the client refuses this event), SpoolFull.
+        """
+        if self._clients.online:
+            try:
+                client.produce(handle.topic, value, handle.key, on_delivery=partial(self._delivered, handle))
+                return _Placed.SENT
+            except BufferError:
+                return _Placed.QUEUE_FULL
+            except KafkaException as exc:
+                if not self._clients.client_failed(exc, "produce"):
+                    raise EventRefused(f"the Kafka client refused the event: {exc.args[0].str()}") from None
+        self._outbox.append(handle, value)
+        return _Placed.SPOOLED
+
+    def _serve_inline(self, client: Producer, timeout: float = 0.0) -> None:
+        """Serve ready delivery reports in the caller's thread: a separate poller thread would take the
+        GIL from the caller once per report, which costs more than the report. Outside the lock: the
+        reports take it. An exception is the client's failure, never the caller's: the event is in."""
+        self._clients.last_inline_poll = time.monotonic()
+        try:
+            client.poll(timeout)
+        except Exception as exc:
+            log.exception("serving delivery reports failed")
+            self._clients.client_failed(exc, "poll")
 
     def _delivered(self, handle: Delivery, err: KafkaError | None, msg: Message) -> None:
-        route = self._routes_by_topic.get(handle.topic)
+        """Delivery report of one event. Never raises (an exception would surface from poll())."""
+        route = self._routes_by_topic[handle.topic]
         if err is None:
             handle.partition, handle.offset = msg.partition(), msg.offset()
             handle._resolve(DeliveryStatus.ACKNOWLEDGED)
-            if route:
-                route.acknowledged.inc()
-                route.latency.observe(handle.acknowledged_at - handle.emitted_at)  # type: ignore[operator]
+            route.acknowledged.inc()
+            route.latency.observe(handle.acknowledged_at - handle.emitted_at)  # type: ignore[operator]
             return
-        if _is_outage(err):
-            with self._lock:
-                self._go_offline(f"delivery failed: {err.str()}")
-                try:
-                    self._spool_locked(handle, msg.value() or b"")
-                    return
-                except FloodwallError as exc:
-                    handle.error = str(exc)
+        if should_spool(err):
+            if needs_new_client(err):
+                self._clients.handle_fatal(err, "delivery report")
+            else:
+                self._clients.go_offline(f"delivery failed: {err.str()}", RestartReason.OUTAGE)
+            if self._spool_report(handle, msg):
+                return
         else:
             handle.error = err.str()
         self._metrics.failed.labels(handle.topic, err.name()).inc()
         handle._resolve(DeliveryStatus.FAILED)
 
-    def _spool_locked(self, handle: Delivery, value: bytes) -> None:
-        """Append to the spool (caller holds the lock); the handle turns SPOOLED after the next fsync."""
-        self._spool.append(SpoolRecord(handle.seq, handle.topic, handle.key, value))
-        self._awaiting_sync.append(handle)
-        self._wake.notify_all()
-
-    def _sync_now(self) -> None:
-        """fsync the spool and resolve the handles it now covers (caller holds the lock)."""
-        if not self._awaiting_sync:
-            return
-        self._spool.sync()
-        for handle in self._awaiting_sync:
-            self._spooled_handles[handle.seq] = handle
-            handle._resolve(DeliveryStatus.SPOOLED)
-            route = self._routes_by_topic.get(handle.topic)
-            if route:
-                route.spooled.inc()
-        self._awaiting_sync = []
-        self._update_gauges()
-
-    def _go_offline(self, reason: str) -> None:
-        if self._online:
-            log.warning("broker unreachable (%s): spooling events to %s", reason, self._spool.directory)
-            self._online = False
-            self._needs_purge = True
-            self._metrics.online.set(0)
-            self._wake.notify_all()
-
-    def _error(self, err: KafkaError) -> None:
-        if err.code() == KafkaError._ALL_BROKERS_DOWN or err.fatal():
-            with self._lock:
-                self._go_offline(err.str())
-        else:
-            log.debug("kafka client: %s", err.str())
-
-    # ---- background threads ------------------------------------------------------------------------
-
-    def _poll_loop(self) -> None:
-        """Serve delivery reports while the caller is not emitting (emit() serves them otherwise)."""
-        while not self._closing.is_set():
-            if time.monotonic() - self._last_inline_poll < _INLINE_POLL_GRACE_S:
-                time.sleep(_INLINE_POLL_GRACE_S)
-            else:
-                self._kafka.poll(0.05)
-
-    def _sync_loop(self) -> None:
-        """Group commit: one fsync covers every event spooled since the last one."""
-        with self._lock:
-            while not self._closing.is_set():
-                if self._awaiting_sync:
-                    try:
-                        self._sync_now()
-                    except Exception as exc:  # e.g. disk full: those events are not durable, so not accepted
-                        log.exception("spool sync failed")
-                        self._fail_awaiting(f"spool write failed: {exc}")
-                self._wake.wait(0.002 if self._awaiting_sync else 0.25)
-
-    def _fail_awaiting(self, reason: str) -> None:
-        for handle in self._awaiting_sync:
-            handle.error = reason
-            self._metrics.failed.labels(handle.topic, "spool").inc()
-            handle._resolve(DeliveryStatus.FAILED)
-        self._awaiting_sync = []
-
-    def _recovery_loop(self) -> None:
-        while not self._closing.wait(0.25):
-            if self._online:
-                continue
-            try:
-                self._recover_once()
-            except Exception:  # never let the recovery thread die: log and retry on the next tick
-                log.exception("spool replay attempt failed; retrying")
-
-    def _recover_once(self) -> None:
-        if self._needs_purge:
-            # Queued and in-flight messages come back as _PURGE_* delivery reports and are spooled with
-            # their original sequence numbers, ahead of everything emitted after them.
-            self._needs_purge = False
-            self._kafka.purge(in_queue=True, in_flight=True, blocking=False)
-        if len(self._kafka) > 0:
-            return  # wait until the poller has served every outstanding report
-        # Replay through a fresh client: no stale producer id or sequence state from before the outage.
-        if self._standby is None:
-            self._standby = self._new_client()
-        if not self._topics_ready(self._standby):
-            return
-        with self._lock:
-            old, self._kafka, self._standby = self._kafka, self._standby, None
-        old.flush(0)
-        self._replay()
-
-    def _topics_ready(self, client: Producer) -> bool:
+    def _spool_report(self, handle: Delivery, msg: Message) -> bool:
+        """Spool an event the client gave back; on failure set ``handle.error`` and return False."""
         try:
-            metadata = client.list_topics(timeout=2.0)
-        except Exception:  # KafkaException: broker still down
+            with self._cond:
+                self._outbox.append(handle, msg.value() or b"")
+            return True
+        except Exception as exc:  # SpoolFull, or a disk error: the event is not accepted
+            handle.error = str(exc)
             return False
-        for route in self._routes.values():
-            topic = metadata.topics.get(route.topic)
-            if topic is None or topic.error is not None or not topic.partitions:
-                return False
-        return True
-
-    def _replay(self) -> None:
-        while True:
-            with self._lock:
-                self._sync_now()
-                if self._spool.is_empty():
-                    self._online = True
-                    self._metrics.online.set(1)
-                    log.info("broker reachable again: spool replayed, sending directly")
-                    return
-                segments = self._spool.seal()
-            records = self._spool.read(segments)
-            log.info("replaying %d spooled events", len(records))
-            if not self._send_replay(records):
-                self._needs_purge = True
-                return
-            with self._lock:
-                self._spool.discard(segments)
-                self._update_gauges()
-
-    def _send_replay(self, records: list[SpoolRecord]) -> bool:
-        failures: list[str] = []
-
-        def done(record: SpoolRecord, err: KafkaError | None, msg: Message) -> None:
-            if err is not None:
-                failures.append(err.str())
-                return
-            handle = self._spooled_handles.pop(record.seq, None)
-            if handle is not None:
-                handle.partition, handle.offset = msg.partition(), msg.offset()
-                handle._resolve(DeliveryStatus.ACKNOWLEDGED)
-            route = self._routes_by_topic.get(record.topic)
-            if route:
-                route.acknowledged.inc()
-
-        for record in records:
-            while True:
-                try:
-                    self._kafka.produce(
-                        record.topic, record.value, record.key, on_delivery=partial(done, record)
-                    )
-                    break
-                except BufferError:
-                    time.sleep(0.005)
-            if failures or self._closing.is_set():
-                break
-        self._kafka.flush(self.settings.delivery_timeout_s + 5)
-        if failures:
-            log.warning("replay interrupted (%s); the spool is kept and retried", failures[0])
-        return not failures and len(self._kafka) == 0
 
     # ---- construction helpers ----------------------------------------------------------------------
 
-    def _new_client(self) -> Producer:
-        conf = self.settings.librdkafka()
-        conf["error_cb"] = self._error
-        conf["logger"] = _CLIENT_LOG  # librdkafka's own log lines go through logging, not raw stderr
-        return Producer(conf)
+    def _thread(self, name: str, step: Callable[[], None], give_up_after: int | None) -> threading.Thread:
+        target = guarded_loop(
+            name,
+            step,
+            self._closing,
+            on_error=lambda _exc: self._metrics.thread_errors.labels(name).inc(),
+            on_give_up=partial(self._give_up, name),
+            give_up_after=give_up_after,
+        )
+        return threading.Thread(target=target, name=f"floodwall-producer-{name}", daemon=True)
+
+    def _give_up(self, name: str, exc: BaseException) -> None:
+        """A background thread cannot go on: fail the producer so callers hear of it."""
+        with self._cond:
+            self._outbox.fail_awaiting(f"the producer's {name} thread failed: {exc}")
+        self._clients.fail(
+            f"the producer's {name} thread failed {_GIVE_UP_AFTER} times in a row ({type(exc).__name__}: "
+            f"{exc}); no events are accepted any more. Spooled events stay in {self.settings.spool_dir} "
+            f"for the next producer on it"
+        )
 
     def _build_routes(self, registry: SchemaRegistry) -> dict[type, _Route]:
         m = self._metrics
@@ -431,12 +360,3 @@ class EventProducer:
             )
         self._routes_by_topic = {r.topic: r for r in routes.values()}
         return routes
-
-    def _update_gauges(self) -> None:
-        self._metrics.spool_events.set(self._spool.events)
-        self._metrics.spool_bytes.set(self._spool.bytes)
-        self._metrics.online.set(1 if self._online else 0)
-
-
-def _is_outage(err: KafkaError) -> bool:
-    return err.code() in _OUTAGE_CODES or err.retriable() or err.fatal()
