@@ -87,17 +87,18 @@ class RunningStack:
 @pytest.fixture(scope="session")
 def stack() -> Iterator[RunningStack]:
     """The stack as users run it: one Kafka broker, three Patroni/PostgreSQL nodes."""
-    yield from _running_stack()
+    yield from running_stack()
 
 
 @pytest.fixture(scope="module")
 def stack3() -> Iterator[RunningStack]:
     """Three Kafka brokers (replication factor 3, min ISR 2) for broker faults, beside one PostgreSQL
     node: these tests fault the buffer, the session stack's tests fault the database."""
-    yield from _running_stack(brokers=3, pg_nodes=1)
+    yield from running_stack(brokers=3, pg_nodes=1)
 
 
-def _running_stack(**extra: object) -> Iterator[RunningStack]:
+def running_stack(**extra: object) -> Iterator[RunningStack]:
+    """A stack of its own (free ports, its own state dir) for as long as the generator runs."""
     for key in [k for k in os.environ if k.startswith("FLOODWALL_")]:
         del os.environ[key]  # a developer's FLOODWALL_* must not steer the test stack
     # Not under pytest's tmp_path: that is 0700 under /tmp and the postgres user could not enter it.

@@ -30,12 +30,18 @@ from producers.delivery import Delivery, DeliveryStatus
 from producers.events import InventoryEvent
 from producers.metrics import ProducerMetrics
 from producers.producer import EventProducer
-from tests.integration.conftest import RunningStack
+from tests.integration.conftest import RunningStack, running_stack
 from tests.integration.kafka_reading import decode_single_object, load_schema, read_topic
 
 pytestmark = pytest.mark.integration
 
 SKUS = [f"SKU-{n:02d}" for n in range(50)]
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[RunningStack]:
+    """A stack of this module's own: one test wipes the broker's data, which no other test may see."""
+    yield from running_stack(pg_nodes=1)
 
 
 @pytest.fixture
