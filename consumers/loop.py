@@ -18,23 +18,20 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from consumers.batching import Batch, sort_batch
 from consumers.config import ConsumerSettings, client_config
 from consumers.dbretry import Abandoned, first_line, retry_transient
-from consumers.decide import Incoming
 from consumers.dlq import DeadLetter, DeadLetterQueue
 from consumers.metrics import ConsumerMetrics
 from consumers.outofrange import StoppedPartitions
 from consumers.ratelimit import AdaptiveThrottle, MemberBudget
-from consumers.records import RecordError, event_from_record
 from consumers.sink import ApplyResult, Fenced, Poisoned, PostgresSink, Span
 from floodwall.httpserve import ServiceHttp
 from floodwall.kafkaconn import connection_conf
 from floodwall.promtargets import register_target
-from producers.validation import problems
-from schemas.errors import SchemaError
 from schemas.registry import SchemaRegistry
 
 log = logging.getLogger(__name__)
@@ -54,15 +51,6 @@ class Totals:
     dead_letters: int = 0
     fenced: int = 0
     started: float = field(default_factory=time.monotonic)
-
-
-@dataclass
-class _Batch:
-    spans: dict[TopicPart, list[int]] = field(default_factory=dict)  # (topic, partition) -> [first, end]
-    events: list[Incoming] = field(default_factory=list)
-    letters: list[DeadLetter] = field(default_factory=list)
-    raw: dict[tuple[str, int, int], Message] = field(default_factory=dict)  # valid events' messages
-    refused: list[DeadLetter] = field(default_factory=list)  # valid events the database refused
 
 
 class SinkConsumer:
@@ -270,7 +258,7 @@ class SinkConsumer:
 
     def process(self, messages: Sequence[Message]) -> ApplyResult | None:
         """Decode, validate and apply one batch of messages exactly once."""
-        batch = self._sort(messages)
+        batch = sort_batch(messages, self._next, self._registry, self._stopped.stop)
         if not batch.spans:
             return None
         self._dlq.send(batch.letters)  # before the DB commit: a dead letter is never dropped
@@ -297,7 +285,7 @@ class SinkConsumer:
         self._observe(messages, batch, result)
         return result
 
-    def _observe(self, messages: Sequence[Message], batch: _Batch, result: ApplyResult) -> None:
+    def _observe(self, messages: Sequence[Message], batch: Batch, result: ApplyResult) -> None:
         m = self.metrics
         for topic in {msg.topic() or "" for msg in messages}:
             m.consumed.labels(topic).inc(sum(1 for msg in messages if msg.topic() == topic))
@@ -318,47 +306,7 @@ class SinkConsumer:
         m.rate_limit.set(self._budget.bucket.rate)
         m.throttle.set(self._budget.throttle.factor)
 
-    def _sort(self, messages: Sequence[Message]) -> _Batch:
-        batch = _Batch()
-        for msg in messages:
-            err = msg.error()
-            if err is not None:
-                if err.code() == KafkaError._AUTO_OFFSET_RESET:  # the fetch position left the log
-                    self._stopped.stop((msg.topic() or "", msg.partition() or 0), err.str())
-                else:
-                    log.debug("consumer event: %s", err)
-                continue
-            topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
-            key = (topic, partition)
-            expected = self._next.get(key, offset)
-            if offset < expected:
-                continue  # already applied (a re-fetch after a seek)
-            span = batch.spans.setdefault(key, [expected, offset + 1])
-            span[1] = offset + 1
-            self._classify(batch, msg, topic, partition, offset)
-        return batch
-
-    def _classify(self, batch: _Batch, msg: Message, topic: str, partition: int, offset: int) -> None:
-        value = msg.value() or b""
-        try:
-            decoded = self._registry.decode(value)
-            event = event_from_record(decoded.name, decoded.record)
-        except (SchemaError, RecordError) as exc:
-            batch.letters.append(
-                DeadLetter(topic, partition, offset, msg.key(), value, type(exc).__name__, str(exc))
-            )
-            return
-        found = problems(event)
-        if found:
-            reason = "; ".join(str(p) for p in found)
-            batch.letters.append(
-                DeadLetter(topic, partition, offset, msg.key(), value, "EventValidationError", reason)
-            )
-            return
-        batch.events.append(Incoming(event, topic, partition, offset))
-        batch.raw[(topic, partition, offset)] = msg
-
-    def _apply(self, spans: list[Span], batch: _Batch) -> ApplyResult:
+    def _apply(self, spans: list[Span], batch: Batch) -> ApplyResult:
         attempted = False
 
         def dead_letter(refused: list[Poisoned]) -> None:

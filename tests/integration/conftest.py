@@ -9,18 +9,25 @@ import shutil
 import socket
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry
 
 from floodwall.settings import load_settings
 from floodwall.stack.config import StackSettings
 from floodwall.stack.down import stack_down
+from floodwall.stack.layout import Layout
 from floodwall.stack.probes import ephemeral_port_range
 from floodwall.stack.state import StackState
 from floodwall.stack.up import stack_up
+from floodwall.topics import ensure_topics
+from producers.config import ProducerSettings
+from producers.metrics import ProducerMetrics
+from producers.producer import EventProducer
 
 # Offsets inside a block of 40 ports: singles first, then the node ranges (up to 5 nodes each).
 _SINGLE_PORTS = {
@@ -128,3 +135,40 @@ def _teardown(state: StackState, state_dir: Path) -> None:
     recorded = load_state(state_dir) or state
     stack_down(recorded, say=lambda _: None)
     shutil.rmtree(state_dir, ignore_errors=True)
+
+
+# ---- the SDK against a stack (fresh topics per test) ---------------------------------------------
+
+
+@pytest.fixture
+def topics(stack: RunningStack) -> tuple[str, str]:
+    """Fresh topics per test, so counts and offsets belong to this test alone."""
+    suffix = uuid.uuid4().hex[:8]
+    names = (f"p-orders-{suffix}", f"p-inventory-{suffix}")
+    ensure_topics(Layout(stack.settings).bootstrap_servers, list(names), 6)
+    return names
+
+
+@pytest.fixture
+def settings(stack: RunningStack, topics: tuple[str, str], tmp_path: Path) -> ProducerSettings:
+    return load_settings(
+        ProducerSettings,
+        {
+            "bootstrap_servers": Layout(stack.settings).bootstrap_servers,
+            "orders_topic": topics[0],
+            "inventory_topic": topics[1],
+            "spool_dir": tmp_path / "spool",
+            "delivery_timeout_s": 10,
+        },
+    )
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def producer(settings: ProducerSettings, registry: CollectorRegistry) -> Iterator[EventProducer]:
+    with EventProducer(settings, metrics=ProducerMetrics.on(registry)) as made:
+        yield made

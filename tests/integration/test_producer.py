@@ -4,17 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry
 
-from floodwall.settings import load_settings
-from floodwall.stack.layout import Layout
 from floodwall.stack.procs import stop
 from floodwall.stack.up import stack_up
-from floodwall.topics import ensure_topics
 from producers.config import ProducerSettings
 from producers.delivery import DeliveryStatus
 from producers.events import InventoryEvent, OrderEvent, OrderItem
@@ -23,51 +18,9 @@ from producers.producer import EventProducer
 from producers.validation import EventValidationError
 from tests.integration.conftest import RunningStack
 from tests.integration.kafka_reading import decode_single_object, load_schema, read_topic
+from tests.integration.producing import is_online, metric
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def topics(stack: RunningStack) -> tuple[str, str]:
-    """Fresh topics per test, so counts and offsets belong to this test alone."""
-    suffix = uuid.uuid4().hex[:8]
-    names = (f"t-orders-{suffix}", f"t-inventory-{suffix}")
-    ensure_topics(Layout(stack.settings).bootstrap_servers, list(names), 6)
-    return names
-
-
-@pytest.fixture
-def settings(stack: RunningStack, topics: tuple[str, str], tmp_path: Path) -> ProducerSettings:
-    return load_settings(
-        ProducerSettings,
-        {
-            "bootstrap_servers": Layout(stack.settings).bootstrap_servers,
-            "orders_topic": topics[0],
-            "inventory_topic": topics[1],
-            "spool_dir": tmp_path / "spool",
-            "delivery_timeout_s": 10,
-        },
-    )
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    return CollectorRegistry()
-
-
-@pytest.fixture
-def producer(settings: ProducerSettings, registry: CollectorRegistry) -> Iterator[EventProducer]:
-    with EventProducer(settings, metrics=ProducerMetrics.on(registry)) as made:
-        yield made
-
-
-def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    value = registry.get_sample_value(name, labels)
-    return 0.0 if value is None else value
-
-
-def producer_online(producer: EventProducer) -> bool:
-    return producer.online  # a call, so the type checker does not carry one reading over to the next
 
 
 def order(n: int, order_id: uuid.UUID | None = None) -> OrderEvent:
@@ -195,7 +148,7 @@ def test_broker_outage_spools_then_delivers_everything_in_key_order(
         assert producer.flush(timeout=60) == 0
         assert {h.status for h in handles} == {DeliveryStatus.SPOOLED}
         assert producer.spooled_events == 10_000
-        assert not producer_online(producer)
+        assert not is_online(producer)
         topic = settings.inventory_topic
         assert metric(registry, "floodwall_producer_events_spooled_total", topic=topic) == 10_000
         assert metric(registry, "floodwall_producer_spool_events") == 10_000
@@ -204,7 +157,7 @@ def test_broker_outage_spools_then_delivers_everything_in_key_order(
         stack.state = stack_up(stack.settings, say=lambda _: None)  # restarts the broker, data intact
         assert producer.drain(timeout=120), "the spool was not replayed"
         assert producer.spooled_events == 0
-        assert producer_online(producer)
+        assert is_online(producer)
         assert metric(registry, "floodwall_producer_spool_events") == 0
         assert metric(registry, "floodwall_producer_online") == 1
         assert all(h.status is DeliveryStatus.ACKNOWLEDGED for h in handles)

@@ -20,7 +20,6 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from floodwall.settings import load_settings
 from floodwall.stack.layout import Layout
 from floodwall.stack.procs import stop
 from floodwall.stack.up import stack_up
@@ -28,10 +27,10 @@ from floodwall.topics import ensure_topics
 from producers.config import ProducerSettings
 from producers.delivery import Delivery, DeliveryStatus
 from producers.events import InventoryEvent
-from producers.metrics import ProducerMetrics
 from producers.producer import EventProducer
 from tests.integration.conftest import RunningStack, running_stack
 from tests.integration.kafka_reading import decode_single_object, load_schema, read_topic
+from tests.integration.producing import is_online, metric
 
 pytestmark = pytest.mark.integration
 
@@ -42,48 +41,6 @@ SKUS = [f"SKU-{n:02d}" for n in range(50)]
 def stack() -> Iterator[RunningStack]:
     """A stack of this module's own: one test wipes the broker's data, which no other test may see."""
     yield from running_stack(pg_nodes=1)
-
-
-@pytest.fixture
-def topics(stack: RunningStack) -> tuple[str, str]:
-    suffix = uuid.uuid4().hex[:8]
-    names = (f"r-orders-{suffix}", f"r-inventory-{suffix}")
-    ensure_topics(Layout(stack.settings).bootstrap_servers, list(names), 6)
-    return names
-
-
-@pytest.fixture
-def settings(stack: RunningStack, topics: tuple[str, str], tmp_path: Path) -> ProducerSettings:
-    return load_settings(
-        ProducerSettings,
-        {
-            "bootstrap_servers": Layout(stack.settings).bootstrap_servers,
-            "orders_topic": topics[0],
-            "inventory_topic": topics[1],
-            "spool_dir": tmp_path / "spool",
-            "delivery_timeout_s": 10,
-        },
-    )
-
-
-@pytest.fixture
-def registry() -> CollectorRegistry:
-    return CollectorRegistry()
-
-
-@pytest.fixture
-def producer(settings: ProducerSettings, registry: CollectorRegistry) -> Iterator[EventProducer]:
-    with EventProducer(settings, metrics=ProducerMetrics.on(registry)) as made:
-        yield made
-
-
-def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:
-    value = registry.get_sample_value(name, labels)
-    return 0.0 if value is None else value
-
-
-def is_online(producer: EventProducer) -> bool:
-    return producer.online  # a call, so the type checker does not carry one reading over to the next
 
 
 def stock_events(count: int) -> list[InventoryEvent]:
