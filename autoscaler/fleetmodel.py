@@ -8,10 +8,10 @@ docs/stack.md, docs/kafka.md):
 - **Replicas.** A new replica starts consuming after ``startup_s`` (process start and connections; importing
   the consumer takes 0.55 s here, the rest is an estimate) plus the group's rebalance. Scale-down stops the
   newest replicas; a replica that had joined leaves the group at once (SIGTERM: it finishes its batch).
-- **Eager rebalancing.** Every membership change stops *all* consumption for ``rebalance_pause_s`` (3.3 s:
-  the scale 1 → 3 → 1 test stalled 2.8-3.8 s, matching Tansu's join time of about half the 6 s session
-  timeout); overlapping changes extend the pause. Then partitions are assigned in contiguous ranges
-  (``range`` assignor); replicas beyond the partition count get none and idle.
+- **Rebalancing.** Every membership change stops *all* consumption for ``rebalance_pause_s`` (3.3 s: on
+  Apache Kafka 4.4 with the classic cooperative-sticky protocol, ``floodwall bench rebalance`` measured
+  whole-fleet stalls of 2.2-3.6 s, medians per change, docs/kafka.md); overlapping changes extend the
+  pause. Then partitions are assigned in contiguous ranges; replicas beyond the partition count idle.
 - **Throughput.** A replica applies at most ``replica_throughput_events_per_s`` (7,900 order events/s,
   one consumer, ~5 rows per event) from its partitions, in proportion to their backlog. Events that arrived
   within the last ``commit_trail_s`` are still in the consumer's batch (linger 0.2 s), so the committed

@@ -33,10 +33,13 @@ class ConsumerSettings(ServiceSettings):
     batch_max_events: int = Field(5000, ge=1, le=1_000_000, description="most events per DB transaction")
     batch_max_bytes: int = Field(8 * 2**20, ge=1024, description="most message bytes per DB transaction")
     batch_linger_s: float = Field(0.2, ge=0, le=60, description="how long to wait to fill a batch")
-    group_protocol: Literal["consumer", "classic"] = Field(
-        "consumer",
-        description="consumer group protocol: 'consumer' (KIP-848: the broker assigns, incremental, no "
-        "stop-the-world rebalance; session timeout set broker-side) or 'classic' (cooperative-sticky)",
+    # Classic is the default because it measured better here (docs/kafka.md, `floodwall bench rebalance`):
+    # a kill -9 stalled the whole KIP-848 fleet for 11.4 s against 2.2 s, and a scale-up cost 5.3 s of
+    # ingestion against 0.7 s (librdkafka 2.16, Kafka 4.4).
+    group_protocol: Literal["classic", "consumer"] = Field(
+        "classic",
+        description="consumer group protocol: 'classic' (cooperative-sticky: incremental rebalances) or "
+        "'consumer' (KIP-848: the broker assigns; session timeout set broker-side, Kafka >= 4.0)",
     )
     # Classic protocol only (KIP-848 members get both from the broker: group.consumer.session.timeout.ms).
     session_timeout_ms: int = Field(

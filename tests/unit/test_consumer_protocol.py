@@ -13,16 +13,15 @@ from floodwall.settings import load_settings
 CLASSIC_ONLY = {"session.timeout.ms", "heartbeat.interval.ms", "partition.assignment.strategy"}
 
 
-def test_the_consumer_protocol_is_the_default_and_leaves_timeouts_to_the_broker() -> None:
-    conf = client_config(load_settings(ConsumerSettings, {}))
+def test_the_consumer_protocol_leaves_timeouts_to_the_broker() -> None:
+    conf = client_config(load_settings(ConsumerSettings, {"group_protocol": "consumer"}))
     assert conf["group.protocol"] == "consumer"
     assert not CLASSIC_ONLY & set(conf)
 
 
-def test_the_classic_protocol_is_incremental_with_client_side_timeouts() -> None:
-    conf = client_config(
-        load_settings(ConsumerSettings, {"group_protocol": "classic", "session_timeout_ms": 7000})
-    )
+def test_the_classic_protocol_is_the_default_incremental_with_client_side_timeouts() -> None:
+    assert load_settings(ConsumerSettings, {}).group_protocol == "classic"
+    conf = client_config(load_settings(ConsumerSettings, {"session_timeout_ms": 7000}))
     assert conf["group.protocol"] == "classic"
     assert conf["partition.assignment.strategy"] == "cooperative-sticky"
     assert (conf["session.timeout.ms"], conf["heartbeat.interval.ms"]) == (7000, 1000)
