@@ -7,4 +7,4 @@ VENV=${VENV:-.venv}
 "$VENV/bin/ruff" check .
 "$VENV/bin/ruff" format --check .
 "$VENV/bin/mypy" floodwall producers consumers autoscaler schemas loadgen tests
-exec "$VENV/bin/pytest" "$@"
+exec "$VENV/bin/pytest" --durations=25 "$@"
