@@ -51,6 +51,10 @@ def read_group_positions(
             if log_start
             else {}
         )
+        # OffsetFetch only once the group's coordinator answers: confluent-kafka 2.16.1 dies with SIGSEGV when
+        # list_consumer_group_offsets meets a coordinator that is not there yet (a new cluster's offsets
+        # topic being created: NOT_COORDINATOR); a DescribeGroups round trip fails cleanly instead.
+        admin.describe_consumer_groups([group], request_timeout=timeout_s)[group].result()
         request = [ConsumerGroupTopicPartitions(group, tps)]
         committed_future = admin.list_consumer_group_offsets(request, request_timeout=timeout_s)
         end_of = {(tp.topic, tp.partition): f.result().offset for tp, f in ends.items()}
@@ -98,7 +102,11 @@ def commit_group_offsets(
 def _reason(exc: KafkaException) -> str:
     """Kafka's own words (``Failed to get metadata: Local: Broker transport failure``), not the repr."""
     err = exc.args[0] if exc.args else exc
-    return str(err.str()) if isinstance(err, KafkaError) else str(err)
+    if not isinstance(err, KafkaError):
+        return str(err)
+    text = str(err.str()).strip()
+    # Some answers carry only the request's name ("ConsumerGroupDescribe:"): the code then says what it was.
+    return f"{text} {err.name()}" if text.endswith(":") else text
 
 
 def _valid(offset: int | None) -> int | None:

@@ -177,6 +177,19 @@ def brokers_registered(layout: Layout, timeout_s: float = 3.0) -> int:
     return len(metadata.brokers)
 
 
+def group_coordinator_ready(layout: Layout, timeout_s: float = 3.0) -> None:
+    """A consumer group's coordinator answers: the offsets topic exists and has leaders. On a new cluster
+    the first group request creates that topic; until it is ready, OffsetFetch requests fail (and one
+    client library crashes on them: floodwall/offsets.py), so `stack up` waits for it."""
+    admin = _quiet_admin(layout)
+    try:
+        admin.describe_consumer_groups(["floodwall-stack-probe"], request_timeout=timeout_s)[
+            "floodwall-stack-probe"
+        ].result()
+    except Exception as exc:  # KafkaException: NOT_COORDINATOR / COORDINATOR_NOT_AVAILABLE while it starts
+        raise ProbeFailed(f"group coordinator: {exc}") from None
+
+
 def prometheus_ready(layout: Layout) -> None:
     status, _ = http_get(layout.prometheus_url + "/-/ready")
     if status != 200:

@@ -87,6 +87,9 @@ def stack_up(requested: StackSettings, say: Say = print) -> StackState:
         config={"min.insync.replicas": str(layout.min_insync_replicas)},
     )
     say("  topics: " + ", ".join(f"{t.name} ({t.partitions} partitions, {t.outcome})" for t in topics))
+    brokers = [p.name for p in parts if p.name.startswith("broker-")]
+    _wait("the consumer group coordinator", lambda: probes.group_coordinator_ready(layout), deadline, state,
+          brokers, say)  # fmt: skip
     provision_database(layout, secrets)
     report = migrate(layout.write_dsn())
     say(
