@@ -23,11 +23,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from confluent_kafka.admin import AdminClient
-
 from autoscaler.model import HEALTHY_DB, DbHealth, PartitionOffsets, Snapshot
 from floodwall.errors import FloodwallError
-from floodwall.offsets import OffsetsUnavailable, read_group_positions
+from floodwall.offsets import GroupPositionReader, OffsetsUnavailable
 from floodwall.stack.probes import ProbeFailed, http_get
 
 
@@ -53,12 +51,15 @@ class Measurer:
 
     def __init__(self, config: MeasureConfig) -> None:
         self.config = config
-        self._admin = AdminClient(
+        self._positions = GroupPositionReader(
             {
                 "bootstrap.servers": config.bootstrap_servers,
                 "socket.timeout.ms": int(config.timeout_s * 1000),
                 **config.connection,
-            }
+            },
+            config.group_id,
+            config.topics,
+            config.timeout_s,
         )
         self._previous: tuple[float, int, int] | None = None  # at, summed end offsets, summed committed
         self._throughput: float | None = None
@@ -88,7 +89,7 @@ class Measurer:
     def offsets(self) -> tuple[PartitionOffsets, ...]:
         c = self.config
         try:
-            positions = read_group_positions(self._admin, c.group_id, c.topics, c.timeout_s)
+            positions = self._positions.read()
         except OffsetsUnavailable as exc:
             raise MeasureError(f"{exc} (broker {c.bootstrap_servers})") from exc
         return tuple(

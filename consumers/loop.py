@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from consumers.batching import Batch, sort_batch
@@ -88,6 +88,7 @@ class SinkConsumer:
         self._owned: set[TopicPart] = set()  # what the callbacks assigned: no client call needed to count
         self._to_check: dict[TopicPart, int] = {}  # stored offsets to hold against the log, once settled
         self._rebalanced = False
+        self._partitions_total: int | None = None
 
     # ---- lifecycle --------------------------------------------------------------------------------
 
@@ -236,12 +237,29 @@ class SinkConsumer:
         s = self.settings
         if s.write_budget_rows_per_s <= 0:
             return
-        metadata = self._consumer.list_topics(timeout=10)
-        topics = [metadata.topics[t] for t in (s.orders_topic, s.inventory_topic) if t in metadata.topics]
-        total = sum(len(t.partitions) for t in topics)
+        total = self._partition_total()
+        if total is None:  # the broker is away: keep the current share and try again after the next poll
+            self._rebalanced = True
+            return
         share = self._budget.assign(mine, total, time.monotonic())
         log.info("write budget: %.0f of %.0f rows/s (%d of %d partitions)",
                  share, s.write_budget_rows_per_s, mine, total)  # fmt: skip
+
+    def _partition_total(self) -> int | None:
+        """Partitions of the two topics (read once: adding partitions would break per-key order, so the
+        count does not change under a running fleet); None while the broker cannot be asked."""
+        if self._partitions_total is None:
+            s = self.settings
+            try:
+                metadata = self._consumer.list_topics(timeout=5)
+            except KafkaException as exc:
+                log.warning(
+                    "cannot read the topics' partitions (%s); the write budget share waits", exc.args[0]
+                )
+                return None
+            topics = [metadata.topics[t] for t in (s.orders_topic, s.inventory_topic) if t in metadata.topics]
+            self._partitions_total = sum(len(t.partitions) for t in topics) or None
+        return self._partitions_total
 
     def _hold(self, hold: bool) -> None:
         """Backpressure: pause the partitions while the bucket is in debt, resume when it is not."""
@@ -274,9 +292,14 @@ class SinkConsumer:
         for span in spans:
             self._next[(span.topic, span.partition)] = span.end
         self._budget.spend(result.rows, result.seconds, time.monotonic())
-        self._consumer.commit(
-            offsets=[TopicPartition(s.topic, s.partition, s.end) for s in spans], asynchronous=True
-        )
+        try:  # for Kafka's tools and KEDA only: PostgreSQL holds the truth, so a failed commit is no loss
+            self._consumer.commit(
+                offsets=[TopicPartition(s.topic, s.partition, s.end) for s in spans], asynchronous=True
+            )
+        except KafkaException as exc:
+            log.warning(
+                "offsets not committed to Kafka (%s); the next batch's commit covers them", exc.args[0]
+            )
         t = self.totals
         t.batches += 1
         t.applied, t.rejected = t.applied + result.applied, t.rejected + result.rejected

@@ -70,6 +70,40 @@ def read_group_positions(
     ]
 
 
+ClientValue = str | int | float | bool  # a librdkafka setting's value
+
+
+class GroupPositionReader:
+    """:func:`read_group_positions` for a long-lived caller (the autoscaler, a sampler), through an
+    AdminClient that is replaced after every failed read.
+
+    Why: after the broker restarts, a librdkafka 2.16.1 admin client answers every group request
+    (DescribeGroups, OffsetFetch) with "Local: Timed out" for as long as it lives, while its metadata and
+    ListOffsets requests work again; a new client reads the group at once.
+    """
+
+    def __init__(
+        self,
+        conf: Mapping[str, ClientValue],
+        group: str,
+        topics: tuple[str, ...] | list[str],
+        timeout_s: float,
+    ) -> None:
+        self._conf = dict(conf)
+        self._group = group
+        self._topics = topics
+        self._timeout_s = timeout_s
+        self._admin = AdminClient(self._conf)
+
+    def read(self) -> list[GroupPosition]:
+        """The group's positions now. Raises OffsetsUnavailable (and starts afresh on the next read)."""
+        try:
+            return read_group_positions(self._admin, self._group, self._topics, self._timeout_s)
+        except OffsetsUnavailable:
+            self._admin = AdminClient(self._conf)
+            raise
+
+
 def group_member_count(admin: AdminClient, group: str, timeout_s: float) -> int:
     """How many members the group has now (0 for an empty or unknown group). Raises OffsetsUnavailable."""
     try:

@@ -20,9 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 # OffsetSpec's and AdminClient's documented home is confluent_kafka.admin, whose stub lacks OffsetSpec.
-from confluent_kafka.admin import AdminClient
-
-from floodwall.offsets import OffsetsUnavailable, read_group_positions
+from floodwall.offsets import ClientValue, GroupPositionReader, OffsetsUnavailable
 from floodwall.stack.probes import ProbeFailed, http_json
 
 log = logging.getLogger(__name__)
@@ -104,13 +102,12 @@ class KafkaLag:
     """
 
     def __init__(self, bootstrap_servers: str, group: str, topics: list[str]) -> None:
-        self._admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000})
-        self._group = group
-        self._topics = topics
+        conf: dict[str, ClientValue] = {"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000}
+        self._positions = GroupPositionReader(conf, group, topics, timeout_s=5)
 
     def __call__(self) -> float | None:
         try:
-            positions = read_group_positions(self._admin, self._group, self._topics, timeout_s=5)
+            positions = self._positions.read()
         except OffsetsUnavailable as exc:
             log.debug("lag probe: %s", exc)
             return None
