@@ -210,8 +210,8 @@ def test_broker_losing_its_data_loses_no_accepted_event(
     # What made a plain confluent-kafka client fail fatally (docs/sdk.md): the broker loses its data
     # (kill -9, storage wiped and re-formatted) and the topic is re-created. The SDK replays its spool
     # into the new, empty topic through a fresh client; every event it accepted must arrive.
-    before = stock_events(5_000)
-    assert all(producer.emit(e).result(timeout=30) is DeliveryStatus.ACKNOWLEDGED for e in before)
+    before = [producer.emit(e) for e in stock_events(5_000)]  # emitted together, acknowledged together
+    assert producer.flush(60) == 0 and all(h.status is DeliveryStatus.ACKNOWLEDGED for h in before)
     during = stock_events(20_000)
     emitter = Emitter(producer, during)
     emitter.wait_for(2_000)
@@ -230,7 +230,8 @@ def test_broker_losing_its_data_loses_no_accepted_event(
     assert producer.drain(timeout=120), "the spool was not replayed"
     recovered_s = time.monotonic() - killed
     after = stock_events(5_000)
-    assert all(producer.emit(e).result(timeout=30) is DeliveryStatus.ACKNOWLEDGED for e in after)
+    after_handles = [producer.emit(e) for e in after]
+    assert producer.flush(60) == 0 and all(h.status is DeliveryStatus.ACKNOWLEDGED for h in after_handles)
     assert all(h.status is DeliveryStatus.ACKNOWLEDGED for h in handles)
     assert metric(registry, "floodwall_producer_client_restarts_total", reason="outage") >= 1
     assert metric(registry, "floodwall_producer_online") == 1
