@@ -201,6 +201,7 @@ class SinkConsumer:
         checks, self._to_check = self._to_check, {}
         for key, offset in checks.items():
             self._stopped.check(key, offset)
+        self._commit_to_kafka({k: o for k, o in checks.items() if k not in self._stopped})
         self.metrics.assigned.set(len(self._owned))
         self._resume(self._paused)  # the budget check pauses the new set on the next turn if it must
         self._paused = []
@@ -261,6 +262,20 @@ class SinkConsumer:
             self._partitions_total = sum(len(t.partitions) for t in topics) or None
         return self._partitions_total
 
+    def _commit_to_kafka(self, offsets: dict[TopicPart, int]) -> None:
+        """Tell Kafka where PostgreSQL stands, for Kafka's tools, KEDA and the autoscaler. Also on taking
+        over a partition: its last owner may have lost the partition between its database commit and
+        this advisory one, and with nothing new to apply the lag would read stale for ever. PostgreSQL
+        holds the truth, so a failed commit is no loss."""
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(
+                offsets=[TopicPartition(t, p, o) for (t, p), o in offsets.items()], asynchronous=True
+            )
+        except KafkaException as exc:
+            log.warning("offsets not committed to Kafka (%s); the next commit covers them", exc.args[0])
+
     def _hold(self, hold: bool) -> None:
         """Backpressure: pause the partitions while the bucket is in debt, resume when it is not."""
         if hold and not self._paused:
@@ -292,14 +307,7 @@ class SinkConsumer:
         for span in spans:
             self._next[(span.topic, span.partition)] = span.end
         self._budget.spend(result.rows, result.seconds, time.monotonic())
-        try:  # for Kafka's tools and KEDA only: PostgreSQL holds the truth, so a failed commit is no loss
-            self._consumer.commit(
-                offsets=[TopicPartition(s.topic, s.partition, s.end) for s in spans], asynchronous=True
-            )
-        except KafkaException as exc:
-            log.warning(
-                "offsets not committed to Kafka (%s); the next batch's commit covers them", exc.args[0]
-            )
+        self._commit_to_kafka({(s.topic, s.partition): s.end for s in spans})
         t = self.totals
         t.batches += 1
         t.applied, t.rejected = t.applied + result.applied, t.rejected + result.rejected
