@@ -25,6 +25,10 @@ class Abandoned(FloodwallError):
     """Shutdown was requested while the database was failing: the work was not done (nothing applied)."""
 
 
+class DatabaseUnavailable(FloodwallError):
+    """The database kept failing for the whole retry window: the work was not done (nothing applied)."""
+
+
 def is_transient(exc: BaseException) -> bool:
     """Database errors worth retrying: connection lost, a demoted (read-only) primary, conflicts."""
     transient = (
@@ -52,8 +56,9 @@ def retry_transient(
 
     ``before_retry`` runs before each wait (to pause partitions, drop the broken connection, log). Setting
     ``stopping`` ends the wait at once and stops retrying, so a SIGTERM during a failover is served in
-    well under a second instead of after ``max_s``. Raises :class:`Abandoned` in that case, or the last
-    error when the time is up or the error is not transient.
+    well under a second instead of after ``max_s``. Raises :class:`Abandoned` in that case,
+    :class:`DatabaseUnavailable` when the time is up (an outage, not a bug: one clear line for the
+    operator, no traceback), or the error itself when it is not transient.
     """
 
     def before_sleep(state: RetryCallState) -> None:
@@ -73,6 +78,11 @@ def retry_transient(
     try:
         return retrying(work)
     except Exception as exc:
-        if stopping.is_set() and is_transient(exc):
+        if not is_transient(exc):
+            raise
+        if stopping.is_set():
             raise Abandoned(f"shutting down while the database is unavailable ({first_line(exc)})") from exc
-        raise
+        raise DatabaseUnavailable(
+            f"the database stayed unavailable for {max_s:g} s (db_retry_max_s), giving up; nothing past the "
+            f"last committed offsets was applied ({first_line(exc)})"
+        ) from exc

@@ -6,7 +6,7 @@ Order inside the transaction, and why:
    both think they own the partition, and a zombie whose batch starts at an offset that has moved on
    updates nothing and gets :class:`Fenced`: its batch is not applied.
 2. **Read** the state the batch touches: already-processed event ids, the orders, the stock levels
-   (``FOR UPDATE``).
+   (``FOR UPDATE``; rows for new stock keys are created first, so that they are locked too).
 3. **Decide** with :func:`consumers.decide.plan_batch` (pure).
 4. **Write** with COPY and set-based statements: processed events, new orders and items, status
    changes, the inventory ledger, final stock levels.
@@ -214,6 +214,7 @@ class PostgresSink:
         keys = sorted(
             {(i.event.sku, i.event.warehouse) for i in batch if isinstance(i.event, InventoryEvent)}
         )
+        _create_missing_stock_rows(conn, keys)
         stock = {
             (r[0], r[1]): int(r[2])  # type: ignore[call-overload]
             for r in conn.execute(
@@ -258,11 +259,32 @@ class PostgresSink:
                 cur.execute(
                     "INSERT INTO stock_levels (sku, warehouse, available, last_event_id) "
                     "SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[], %s::uuid[]) "
+                    # Every key's row exists and is locked by now (_create_missing_stock_rows).
                     "ON CONFLICT (sku, warehouse) DO UPDATE SET available = EXCLUDED.available, "
                     "updated_at = now(), last_event_id = EXCLUDED.last_event_id",
                     ([k[0] for k in keys], [k[1] for k in keys], [plan.stock[k][0] for k in keys],
                      [plan.stock[k][1] for k in keys]),
                 )  # fmt: skip
+
+
+def _create_missing_stock_rows(conn: Conn, keys: Sequence[tuple[str, str]]) -> None:
+    """Make sure a row exists for every (sku, warehouse) in ``keys`` before the batch locks them.
+
+    ``SELECT … FOR UPDATE`` locks only rows that exist: two consumers that meet the same brand-new key at
+    once (a mis-keyed or keyless producer, a partition-count change) would both plan from 0 and the
+    second upsert would overwrite the first's adjustment. Inserting the missing rows first (0 available,
+    sorted, ``ON CONFLICT DO NOTHING``) makes the second transaction wait on the first's uncommitted row
+    and then lock and read the committed level. Both phases take keys in sorted order, so two batches
+    cannot deadlock on them. A missing row and a row at 0 mean the same to :func:`plan_batch`.
+    """
+    if not keys:
+        return
+    conn.execute(
+        "INSERT INTO stock_levels (sku, warehouse, available) "
+        "SELECT k.sku, k.warehouse, 0 FROM unnest(%s::text[], %s::text[]) AS k(sku, warehouse) "
+        "ORDER BY k.sku, k.warehouse ON CONFLICT (sku, warehouse) DO NOTHING",
+        ([k[0] for k in keys], [k[1] for k in keys]),
+    )
 
 
 # Binary COPY: the server takes uuid, integers and timestamps as they are instead of parsing text, which

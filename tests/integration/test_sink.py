@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -148,3 +150,56 @@ def test_bench_sink_prints_its_figures_and_leaves_nothing_behind(stack: RunningS
             "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'floodwall_bench_%'"
         ).fetchone()
     assert left == (0,), "the bench schema was not dropped"
+
+
+def test_two_consumers_meeting_a_new_stock_key_lose_no_adjustment(dsn: str) -> None:
+    """Mis-keyed events: two consumers (own partitions, own connections) restock the same brand-new
+    SKU at the same moment. A third session holds a table lock that stops both before their stock
+    writes, so both are mid-transaction at once, every run; the ledger must then sum to the stock."""
+    sku, warehouse = f"NEW-{uuid.uuid4().hex[:8]}", "w1"
+    sinks = [PostgresSink(dsn, f"race-{uuid.uuid4().hex[:8]}") for _ in range(2)]
+    batches = [batch_of([InventoryEvent.restock(sku=sku, warehouse=warehouse, quantity=q)],
+                        topic="inventory", partition=p) for p, q in ((0, 5), (1, 7))]  # fmt: skip
+    results: list[object] = []
+    with psycopg.connect(dsn) as blocker:
+        blocker.execute("LOCK TABLE stock_levels IN SHARE ROW EXCLUSIVE MODE")
+        threads = [
+            threading.Thread(target=lambda s=s, b=b: results.append(_apply_or_error(s, *b)))
+            for s, b in zip(sinks, batches, strict=True)
+        ]
+        for thread in threads:
+            thread.start()
+        _wait_for(lambda: _sessions_waiting_on_stock_levels(dsn) == 2, what="both consumers waiting")
+        blocker.rollback()  # releases the lock: both go on at once
+    for thread in threads:
+        thread.join(timeout=60)
+    for made in sinks:
+        made.close()
+    assert all(isinstance(r, int) for r in results), results
+    assert sum(results) == 2  # type: ignore[arg-type]
+    assert scalar(dsn, "SELECT available FROM stock_levels WHERE sku = %s AND warehouse = %s",
+                  sku, warehouse) == 12  # fmt: skip
+    assert scalar(dsn, "SELECT sum(quantity_delta) FROM inventory_ledger WHERE sku = %s AND outcome = "
+                  "'applied'", sku) == 12  # fmt: skip
+
+
+def _apply_or_error(sink: PostgresSink, span: Span, batch: list[Incoming]) -> int | BaseException:
+    try:
+        return sink.apply([span], batch).applied
+    except Exception as exc:  # reported by the assertion in the test's thread
+        return exc
+
+
+def _sessions_waiting_on_stock_levels(dsn: str) -> int:
+    waiting = scalar(dsn, "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation "
+                     "WHERE c.relname = 'stock_levels' AND NOT l.granted")  # fmt: skip
+    assert isinstance(waiting, int)
+    return waiting
+
+
+def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)

@@ -10,7 +10,7 @@ from uuid import uuid4
 import psycopg
 import pytest
 
-from consumers.dbretry import Abandoned, is_transient, retry_transient
+from consumers.dbretry import Abandoned, DatabaseUnavailable, is_transient, retry_transient
 from consumers.records import RecordError, event_from_record
 from producers.events import InventoryEvent, OrderEvent, OrderItem
 
@@ -74,6 +74,16 @@ def test_other_errors_are_not_retried() -> None:
     with pytest.raises(psycopg.errors.CheckViolation):
         retry_transient(work, max_s=30, stopping=threading.Event(), before_retry=lambda e: None)
     assert len(calls) == 1
+
+
+def test_an_outage_longer_than_the_window_ends_in_one_clear_error() -> None:
+    """Not the raw psycopg error: the CLI prints a FloodwallError as one line, psycopg's as a traceback."""
+
+    def work() -> None:
+        raise psycopg.OperationalError("connection to server at 127.0.0.1 failed: Connection refused")
+
+    with pytest.raises(DatabaseUnavailable, match=r"unavailable for 0.3 s .*Connection refused"):
+        retry_transient(work, max_s=0.3, stopping=threading.Event(), before_retry=lambda e: None)
 
 
 def test_a_shutdown_request_cuts_the_retrying_short() -> None:
