@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -32,7 +33,7 @@ event ids:
   A line's own "event_id" is always used. For lines without one, --event-ids random (the default) makes a
   new id on every run, so running a file twice sends its events twice. --event-ids content derives the id
   from the line (uuid5 of its canonical JSON and its copy number among identical lines, in a namespace
-  taken from the file's absolute path or from --id-namespace): a re-run after a partial failure gives
+  taken from the file's resolved path or from --id-namespace): a re-run after a partial failure gives
   every line the same id, and the sink applies each event once. Fixing, adding or deleting other lines
   changes no id. Standard input needs --id-namespace; so does a path reused for a new batch.
 
@@ -55,10 +56,13 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     produce = commands.add_parser(
         "produce",
         help="emit events from JSON lines (stdin or a file)",
-        description="Emit order and inventory events, one JSON object per line, through the producer SDK. "
-        f"Each object has a 'type' ({', '.join(TYPES)}) and the event's fields; see producers/jsonio.py. "
-        "Invalid lines are rejected with their line number and the reason; the run goes on and ends with "
-        "a summary of accepted, failed and rejected events.",
+        description=textwrap.fill(
+            "Emit order and inventory events, one JSON object per line, through the producer SDK. Each "
+            f"object has a 'type' ({', '.join(TYPES)}) and the event's fields; see producers/jsonio.py. "
+            "Invalid lines are rejected with their line number and the reason; the run goes on and ends "
+            "with a summary of accepted, failed and rejected events.",
+            width=100,
+        ),
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
