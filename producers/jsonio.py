@@ -12,12 +12,15 @@ One object per line, with a ``type`` naming the event::
     {"type": "inventory.release", …}
     {"type": "inventory.correction", "sku": "SKU-1", "warehouse": "w1", "quantity": -3}
 
-``event_id`` (UUID) and ``occurred_at`` (ISO 8601 with a timezone) are optional: a new id and the current
-time are used when absent. Unknown fields are errors, and so are floats where money is expected.
+``event_id`` (UUID) and ``occurred_at`` (ISO 8601 with a timezone) are optional: an id from ``new_id``
+(random unless the caller derives it, see producers/event_ids.py) and the current time are used when
+absent. Unknown fields are errors, and so are floats where money is expected. Decoding the line safely
+(size, UTF-8, hostile JSON) is producers/jsonlines.py's part.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -51,9 +54,10 @@ _ITEM_FIELDS = {"sku", "quantity", "unit_price_minor"}
 TYPES = [f"order.{t}" for t in OrderEventType] + [f"inventory.{k}" for k in AdjustmentKind]
 
 
-def event_from_json(obj: Any) -> Event:
+def event_from_json(obj: Any, new_id: Callable[[], UUID] = uuid4) -> Event:
     """Build and validate an event from a decoded JSON object.
 
+    ``new_id`` makes the event id when the object has no ``event_id`` (only then is it called).
     Raises EventValidationError naming every bad or unknown field.
     """
     if not isinstance(obj, dict):
@@ -65,7 +69,7 @@ def event_from_json(obj: Any) -> Event:
     family, name = str(kind).split(".")
     allowed = _ORDER_FIELDS if family == "order" else _INVENTORY_FIELDS
     found += [FieldProblem(k, "unknown field") for k in sorted(set(obj) - allowed)]
-    ident = {"event_id": _uuid(found, obj, "event_id", uuid4), "occurred_at": _moment(found, obj)}
+    ident = {"event_id": _uuid(found, obj, "event_id", new_id), "occurred_at": _moment(found, obj)}
     event: Event
     if family == "order":
         items = _items(found, obj.get("items", []))

@@ -70,6 +70,8 @@ def _order_problems(e: OrderEvent) -> list[FieldProblem]:
     _money(out, "amount_minor", e.amount_minor)
     if e.reason is not None and not (isinstance(e.reason, str) and len(e.reason) <= 500):
         out.append(FieldProblem("reason", "must be text of at most 500 characters, or null"))
+    elif e.reason is not None and not _encodable(e.reason):
+        out.append(FieldProblem("reason", _NOT_UNICODE))
     return out
 
 
@@ -135,6 +137,23 @@ def _text(out: list[FieldProblem], path: str, value: object, limit: int) -> None
         out.append(FieldProblem(path, f"must be non-empty text of at most {limit} characters, got {value!r}"))
     elif "\x00" in value:  # PostgreSQL text cannot hold NUL: the sink could never store it
         out.append(FieldProblem(path, f"must not contain NUL characters, got {value!r}"))
+    elif not _encodable(value):
+        out.append(FieldProblem(path, f"{_NOT_UNICODE}, got {value!r}"))
+
+
+_NOT_UNICODE = "must be valid Unicode text (a lone surrogate such as \\ud800 cannot be encoded as UTF-8)"
+
+
+def _encodable(text: str) -> bool:
+    """False for text with lone surrogates (from a JSON escape such as "\\ud800"): the Avro encoder would
+    raise UnicodeEncodeError on it mid-emit."""
+    if text.isascii():  # the common case, without building the encoded copy
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _int_in(out: list[FieldProblem], path: str, value: object, low: int, high: int) -> bool:
