@@ -17,6 +17,7 @@ from tenacity import (
 )
 
 from floodwall.errors import FloodwallError
+from floodwall.redact import error_line
 
 T = TypeVar("T")
 
@@ -34,11 +35,6 @@ def is_transient(exc: BaseException) -> bool:
         psycopg.errors.DeadlockDetected,
     )
     return isinstance(exc, transient)
-
-
-def first_line(error: BaseException | None) -> str:
-    text = str(error).strip() if error is not None else ""
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def retry_transient(
@@ -74,5 +70,5 @@ def retry_transient(
         return retrying(work)
     except Exception as exc:
         if stopping.is_set() and is_transient(exc):
-            raise Abandoned(f"shutting down while the database is unavailable ({first_line(exc)})") from exc
+            raise Abandoned(f"shutting down while the database is unavailable ({error_line(exc)})") from exc
         raise
