@@ -45,6 +45,7 @@ from floodwall.db.config import resolve_database_url
 from floodwall.db.migrate import migrate
 from floodwall.errors import FloodwallError
 from floodwall.histograms import buckets_from_exposition, merge, quantile
+from floodwall.redact import error_line
 from floodwall.stack.probes import http_get
 from floodwall.topics import ensure_topics
 from producers.bench import make_orders
@@ -117,7 +118,7 @@ def bench_schema(url: str, schema: str) -> Iterator[str]:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
     except psycopg.OperationalError as exc:
-        raise FloodwallError(f"cannot reach the database: {str(exc).strip().splitlines()[0]}") from exc
+        raise FloodwallError(f"cannot reach the database: {error_line(exc, url)}") from None
     schema_url = make_conninfo(url, options=f"-csearch_path={schema}")
     try:
         migrate(schema_url)

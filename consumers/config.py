@@ -8,6 +8,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
+from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.kafkaconn import KafkaConnection, connection_conf, kafka_connection_field
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName, default_state_dir
@@ -24,9 +25,7 @@ class ConsumerSettings(ServiceSettings):
     orders_topic: TopicName = Field("orders", description="topic of order events")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
     dlq_topic: TopicName = Field("dlq", description="dead-letter topic for events that cannot be applied")
-    database_url: str = Field(
-        "", description="libpq URL of the HAProxy write port (default: the local stack's)"
-    )
+    database_url: DatabaseUrl = database_url_field()
     state_dir: Path = Field(
         default_factory=default_state_dir, description="the local stack's state directory"
     )

@@ -17,6 +17,7 @@ from tenacity import (
 )
 
 from floodwall.errors import FloodwallError
+from floodwall.redact import error_line
 
 T = TypeVar("T")
 
@@ -38,11 +39,6 @@ def is_transient(exc: BaseException) -> bool:
         psycopg.errors.DeadlockDetected,
     )
     return isinstance(exc, transient)
-
-
-def first_line(error: BaseException | None) -> str:
-    text = str(error).strip() if error is not None else ""
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def retry_transient(
@@ -81,8 +77,8 @@ def retry_transient(
         if not is_transient(exc):
             raise
         if stopping.is_set():
-            raise Abandoned(f"shutting down while the database is unavailable ({first_line(exc)})") from exc
+            raise Abandoned(f"shutting down while the database is unavailable ({error_line(exc)})") from exc
         raise DatabaseUnavailable(
             f"the database stayed unavailable for {max_s:g} s (db_retry_max_s), giving up; nothing past the "
-            f"last committed offsets was applied ({first_line(exc)})"
+            f"last committed offsets was applied ({error_line(exc)})"
         ) from exc

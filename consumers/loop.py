@@ -23,7 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from consumers.batching import Batch, sort_batch
 from consumers.config import ConsumerSettings, client_config
-from consumers.dbretry import Abandoned, first_line, retry_transient
+from consumers.dbretry import Abandoned, retry_transient
 from consumers.dlq import DeadLetter, DeadLetterQueue
 from consumers.metrics import ConsumerMetrics
 from consumers.outofrange import StoppedPartitions
@@ -32,6 +32,7 @@ from consumers.sink import ApplyResult, Fenced, Poisoned, PostgresSink, Span
 from floodwall.httpserve import ServiceHttp
 from floodwall.kafkaconn import connection_conf
 from floodwall.promtargets import register_target
+from floodwall.redact import error_line
 from schemas.registry import SchemaRegistry
 
 log = logging.getLogger(__name__)
@@ -382,7 +383,7 @@ class SinkConsumer:
                 paused.extend(self._consumer.assignment())
                 self._consumer.pause(paused)
                 self.metrics.paused.set(len(paused))
-            log.warning("database unavailable (%s); retrying", first_line(error))
+            log.warning("database unavailable (%s); retrying", error_line(error, self._sink.conninfo))
 
         try:
             result = retry_transient(

@@ -29,6 +29,7 @@ from consumers.offset_plan import (
 )
 from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.db.config import resolve_database_url
+from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError, FloodwallError
 from floodwall.kafkaconn import KafkaConnection, connection_conf, kafka_connection_field
 from floodwall.settings import ServiceSettings
@@ -54,9 +55,7 @@ class OffsetsSettings(ServiceSettings):
     group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
     orders_topic: TopicName = Field("orders", description="topic of order events")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
-    database_url: str = Field(
-        "", description="libpq URL of the HAProxy write port (default: the local stack's)"
-    )
+    database_url: DatabaseUrl = database_url_field()
     state_dir: Path = Field(
         default_factory=default_state_dir, description="the local stack's state directory"
     )

@@ -23,6 +23,7 @@ from floodwall.offsets import (
     group_member_count,
     read_group_positions,
 )
+from floodwall.redact import error_line
 
 
 class DatabaseUnavailable(FloodwallError):
@@ -57,8 +58,8 @@ class OffsetsIO:
         self.bootstrap_servers = bootstrap_servers
         self.group = group
         self.timeout_s = timeout_s
-        self._where, self._password, conninfo = _database_target(database_url, timeout_s)
-        self._sink = PostgresSink(conninfo, group)
+        self._where, self._conninfo = _database_target(database_url, timeout_s)
+        self._sink = PostgresSink(self._conninfo, group)
         self._admin = AdminClient(
             {
                 "bootstrap.servers": bootstrap_servers,
@@ -149,27 +150,19 @@ class OffsetsIO:
                 f"(a batch in flight?); nothing changed, try again"
             ) from None
         except psycopg.Error as exc:
-            message = _first_line(exc)
-            if self._password:  # libpq does not quote passwords; make sure no server or driver ever does
-                message = message.replace(self._password, "***")
+            # libpq does not quote passwords; error_line makes sure no server or driver ever does either.
+            message = error_line(exc, self._conninfo)
             raise DatabaseUnavailable(f"cannot {what} in the database at {self._where}: {message}") from None
 
 
-def _database_target(database_url: str, timeout_s: float) -> tuple[str, str, str]:
-    """``host:port/dbname`` for messages, the password (to keep it out of them) and the conninfo with a
-    connect timeout (unless it has one)."""
+def _database_target(database_url: str, timeout_s: float) -> tuple[str, str]:
+    """``host:port/dbname`` for messages and the conninfo with a connect timeout (unless it has one)."""
     try:
         params = conninfo_to_dict(database_url)
     except psycopg.Error:
         # libpq's own message can quote the string, password included: say only what is wrong.
         raise ConfigError("database_url is not a valid libpq connection string or URL") from None
     where = f"{params.get('host', 'localhost')}:{params.get('port', 5432)}/{params.get('dbname', '')}"
-    password = str(params.get("password") or "")
     if "connect_timeout" in params:
-        return where, password, database_url
-    return where, password, make_conninfo(database_url, connect_timeout=str(max(1, round(timeout_s))))
-
-
-def _first_line(exc: psycopg.Error) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+        return where, database_url
+    return where, make_conninfo(database_url, connect_timeout=str(max(1, round(timeout_s))))

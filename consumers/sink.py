@@ -33,6 +33,7 @@ import psycopg
 
 from consumers.decide import Incoming, OrderRow, Plan, plan_batch
 from floodwall.errors import FloodwallError
+from floodwall.redact import error_line
 from producers.events import InventoryEvent
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -170,8 +171,7 @@ class PostgresSink:
             plans.append(plan)
         except DATA_ERRORS as exc:
             if len(chunk) == 1:
-                message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                poisoned.append(Poisoned(chunk[0], type(exc).__name__, message))
+                poisoned.append(Poisoned(chunk[0], type(exc).__name__, error_line(exc)))
                 return
             middle = len(chunk) // 2
             self._apply_isolating(conn, chunk[:middle], plans, poisoned)

@@ -7,7 +7,8 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
-from floodwall.settings import ENV_PREFIX, ServiceSettings, load_settings
+from floodwall.redact import mask_value
+from floodwall.settings import ENV_PREFIX, ServiceSettings, is_json_field, load_settings
 
 S = TypeVar("S", bound=ServiceSettings)
 
@@ -37,10 +38,12 @@ def add_settings_flags(
     for name, info in cls.model_fields.items():
         if only is not None and name not in only:
             continue
-        default = info.get_default(call_default_factory=True)
+        default = mask_value(name, info.get_default(call_default_factory=True))
         help_text = f"{info.description} [env {ENV_PREFIX}{name.upper()}; default {default}]"
         flag = "--" + name.replace("_", "-")
-        if info.annotation is bool:
+        if is_json_field(cls, name):  # decoded by load_settings, so a mistake is one line naming no value
+            group.add_argument(flag, dest=name, metavar="JSON", default=argparse.SUPPRESS, help=help_text)
+        elif info.annotation is bool:
             group.add_argument(
                 flag,
                 dest=name,

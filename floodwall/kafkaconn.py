@@ -36,7 +36,7 @@ def kafka_connection_field() -> Any:
     return Field(
         default_factory=dict,
         description="librdkafka connection settings for a secured cluster (security.protocol, ssl.*, "
-        "sasl.*; JSON object in env FLOODWALL_KAFKA_CONNECTION; values never shown)",
+        "sasl.*; a JSON object, as flag or env FLOODWALL_KAFKA_CONNECTION; values never shown)",
     )
 
 

@@ -8,6 +8,7 @@ from typing import Annotated, ClassVar, Self
 
 from pydantic import AfterValidator, Field, model_validator
 
+from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName, default_state_dir
@@ -57,7 +58,9 @@ class LoadgenSettings(ServiceSettings):
     orders_topic: TopicName = Field("orders", description="topic of order events")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
     group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
-    database_url: str = Field("", description="libpq URL of the sink database (default: the local stack's)")
+    database_url: DatabaseUrl = database_url_field(
+        "libpq URL of the sink database (default: the local stack's)"
+    )
     prometheus_url: str = Field(
         "", description="Prometheus for commit latency and replicas (default: the local stack's; 'off')"
     )

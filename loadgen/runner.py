@@ -24,6 +24,7 @@ from rich.console import Console
 
 from floodwall.db.config import resolve_database_url
 from floodwall.errors import FloodwallError
+from floodwall.redact import error_line
 from floodwall.settings import load_settings
 from loadgen.acks import read_acks
 from loadgen.chart import write_chart
@@ -152,7 +153,9 @@ def preflight(trace: Trace, settings: LoadgenSettings, endpoints: Endpoints) -> 
                 "SELECT count(*) FROM processed_events WHERE event_id = ANY(%s)", (ids,)
             ).fetchone()
     except psycopg.Error as exc:
-        raise FloodwallError(f"the sink database does not answer: {str(exc).strip()}") from None
+        raise FloodwallError(
+            f"the sink database does not answer: {error_line(exc, endpoints.database_url)}"
+        ) from None
     if row and int(row[0]):
         workload = trace.header["workload"]
         raise FloodwallError(

@@ -7,6 +7,7 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 
+from floodwall.redact import MASK
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName, default_state_dir
 
@@ -62,7 +63,8 @@ class ProducerSettings(ServiceSettings):
     )
     kafka_config: dict[str, SecretStr] = Field(
         default_factory=dict,
-        description="extra librdkafka settings, e.g. TLS/SASL (JSON object in env; values never logged)",
+        description="extra librdkafka settings, e.g. TLS/SASL (a JSON object in flag or env; values never "
+        "shown)",
     )
 
     @model_validator(mode="after")
@@ -95,5 +97,5 @@ class ProducerSettings(ServiceSettings):
     def redacted(self) -> dict[str, Any]:
         """The settings for logs: every kafka_config value hidden."""
         data = self.model_dump(mode="json")
-        data["kafka_config"] = {k: "***" for k in self.kafka_config}
+        data["kafka_config"] = {k: MASK for k in self.kafka_config}
         return data

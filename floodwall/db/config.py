@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
+from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import default_state_dir
@@ -18,9 +19,7 @@ class DbSettings(ServiceSettings):
 
     section: ClassVar[str] = "db"
 
-    database_url: str = Field(
-        "", description="libpq URL of the HAProxy write port (default: the local stack's)"
-    )
+    database_url: DatabaseUrl = database_url_field()
     state_dir: Path = Field(
         default_factory=default_state_dir, description="the local stack's state directory"
     )

@@ -17,6 +17,7 @@ from importlib import resources
 import psycopg
 
 from floodwall.errors import FloodwallError
+from floodwall.redact import error_line
 
 # An arbitrary constant: the advisory lock key every Floodwall migrator agrees on.
 _LOCK_KEY = 0x466C6F6F64  # "Flood"
@@ -90,7 +91,7 @@ def migrate(conninfo: str, migrations: list[Migration] | None = None) -> Migrati
             for migration in pending:
                 _apply(conn, migration)
     except psycopg.Error as exc:
-        raise MigrationError(f"migration failed: {str(exc).strip().splitlines()[0]}") from None
+        raise MigrationError(f"migration failed: {error_line(exc, conninfo)}") from None
     return MigrationReport(tuple(m.version for m in pending), tuple(sorted(applied)))
 
 
@@ -114,7 +115,7 @@ def _apply(conn: psycopg.Connection[tuple[object, ...]], migration: Migration) -
     try:
         conn.execute(migration.sql.encode())  # no parameters: several statements may run in one go
     except psycopg.Error as exc:
-        first = str(exc).strip().splitlines()[0]
+        first = error_line(exc)
         raise MigrationError(f"migration {migration.version:04d}_{migration.name} failed: {first}") from None
     conn.execute(
         "INSERT INTO floodwall_schema_migrations (version, name, checksum) VALUES (%s, %s, %s)",

@@ -43,8 +43,8 @@ def merged(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def render(chart: helm.Chart, values: dict[str, Any]) -> list[Manifest]:
-    rendered = chart.render(values, name=RELEASE, namespace=NAMESPACE, is_install=True)
+def render(chart: helm.Chart, values: dict[str, Any], release: str = RELEASE) -> list[Manifest]:
+    rendered = chart.render(values, name=release, namespace=NAMESPACE, is_install=True)
     docs = []
     for path, text in rendered.items():
         if path.endswith("NOTES.txt"):

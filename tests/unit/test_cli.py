@@ -34,12 +34,17 @@ def test_bad_setting_is_one_line_exit_2(tmp_path: Path) -> None:
     assert result.stderr.startswith("floodwall: error: invalid setting broker_port=")
 
 
-def test_unknown_env_setting_is_one_line(tmp_path: Path) -> None:
-    env = {**clean_env(), "FLOODWALL_PARTITONS": "3"}
+def test_misspelt_env_setting_is_ignored_with_a_one_line_warning(tmp_path: Path) -> None:
+    env = {**clean_env(), "FLOODWALL_PARTITONS": "3", "FLOODWALL_X_SERVICE_HOST": "10.0.0.1"}
     result = floodwall("stack", "status", "--state-dir", str(tmp_path), env=env)
-    assert (
-        result.returncode == 2 and "FLOODWALL_PARTITONS" in result.stderr and "Traceback" not in result.stderr
-    )
+    assert result.returncode == 1 and "NOT RUNNING" in result.stdout  # ran: no stack there
+    warning = "ignoring FLOODWALL_PARTITONS (did you mean FLOODWALL_PARTITIONS?)"
+    assert result.stderr.count(warning) == 1 and "SERVICE_HOST" not in result.stderr
+
+
+def test_unknown_flag_is_still_refused(tmp_path: Path) -> None:
+    result = floodwall("stack", "status", "--state-dir", str(tmp_path), "--partitons", "3")
+    assert result.returncode == 2 and "unrecognized arguments: --partitons" in result.stderr
 
 
 def test_port_in_use_is_reported_before_anything_starts(tmp_path: Path) -> None:

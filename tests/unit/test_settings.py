@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 
+from consumers.config import ConsumerSettings
+from floodwall import settings as settings_module
 from floodwall.db.config import DbSettings
 from floodwall.errors import ConfigError
 from floodwall.settings import load_settings
@@ -86,10 +89,67 @@ def test_unknown_section_and_loose_key(tmp_path: Path) -> None:
         load_settings(StackSettings, config_file=write_toml(tmp_path, "partitions = 1\n"))
 
 
-def test_unknown_environment_variable(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def fresh_warnings(caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Capture the loader's warnings, with a fresh "warned once" memory for this test."""
+    monkeypatch.setattr(settings_module, "_WARNED", set(), raising=False)  # raising: runs on old code too
+    caplog.set_level(logging.WARNING, logger="floodwall.settings")
+
+
+def settings_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "floodwall.settings"]
+
+
+def test_misspelt_environment_variable_is_ignored_with_one_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, fresh_warnings: None
+) -> None:
     monkeypatch.setenv("FLOODWALL_BROKER_PROT", "1")
-    with pytest.raises(ConfigError, match="FLOODWALL_BROKER_PROT"):
-        load_settings(StackSettings)
+    monkeypatch.setenv("FLOODWALL_PARTITONS", "3")
+    s = load_settings(StackSettings)
+    assert s.broker_port == 19092 and s.partitions == 12  # ignored, not applied
+    (line,) = settings_warnings(caplog)
+    assert "\n" not in line
+    assert "FLOODWALL_BROKER_PROT (did you mean FLOODWALL_BROKER_PORT?)" in line
+    assert "FLOODWALL_PARTITONS (did you mean FLOODWALL_PARTITIONS?)" in line
+    load_settings(DbSettings)  # a second settings class of the same command: no second warning
+    assert len(settings_warnings(caplog)) == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("FLOODWALL_CONSUMERS_METRICS_SERVICE_HOST", "10.96.0.12"),
+        ("FLOODWALL_CONSUMERS_METRICS_SERVICE_PORT", "19300"),
+        ("FLOODWALL_CONSUMERS_METRICS_SERVICE_PORT_METRICS", "19300"),
+        ("FLOODWALL_CONSUMERS_METRICS_PORT", "tcp://10.96.0.12:19300"),
+        ("FLOODWALL_METRIC_PORT", "tcp://10.96.0.12:19300"),  # a Service "floodwall-metric"
+        ("FLOODWALL_CONSUMERS_METRICS_PORT_19300_TCP", "tcp://10.96.0.12:19300"),
+        ("FLOODWALL_CONSUMERS_METRICS_PORT_19300_TCP_PROTO", "tcp"),
+        ("FLOODWALL_CONSUMERS_METRICS_PORT_19300_TCP_PORT", "19300"),
+        ("FLOODWALL_CONSUMERS_METRICS_PORT_19300_TCP_ADDR", "10.96.0.12"),
+        ("FLOODWALL_DNS_PORT_53_UDP_ADDR", "10.96.0.10"),
+        ("FLOODWALL_SOMETHING_ELSE_ENTIRELY", "1"),  # nothing like a setting: ignored silently
+    ],
+)
+def test_service_links_and_foreign_variables_are_ignored_silently(
+    name: str,
+    value: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    fresh_warnings: None,
+) -> None:
+    monkeypatch.setenv(name, value)
+    assert load_settings(ConsumerSettings).metrics_port == 19300
+    assert settings_warnings(caplog) == []
+
+
+def test_a_misspelt_port_setting_is_still_warned_about(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, fresh_warnings: None
+) -> None:
+    """Ten settings end in _PORT: only a tcp://… value marks FLOODWALL_X_PORT as a service link."""
+    monkeypatch.setenv("FLOODWALL_METRIC_PORT", "9100")
+    assert load_settings(ConsumerSettings).metrics_port == 19300
+    assert "did you mean FLOODWALL_METRICS_PORT?" in settings_warnings(caplog)[0]
 
 
 def test_missing_and_malformed_file(tmp_path: Path) -> None:
