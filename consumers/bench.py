@@ -41,7 +41,7 @@ from psycopg.conninfo import make_conninfo
 
 from consumers.config import ConsumerSettings
 from floodwall.cliargs import add_settings_flags, settings_from_args
-from floodwall.db.config import resolve_database_url
+from floodwall.db.config import resolve_owner_database_url
 from floodwall.db.migrate import migrate
 from floodwall.errors import FloodwallError
 from floodwall.histograms import buckets_from_exposition, merge, quantile
@@ -83,7 +83,8 @@ def _bench_sink(args: argparse.Namespace) -> int:
     if args.events < 100 or not 1 <= args.consumers <= 64 or args.partitions < 1:
         raise FloodwallError("--events must be >= 100, --consumers 1..64, --partitions >= 1")
     settings = settings_from_args(ConsumerSettings, args)
-    url = resolve_database_url(settings.database_url, settings.state_dir)
+    # The bench creates a throwaway schema: DDL, so the schema owner's URL.
+    url = resolve_owner_database_url(settings.database_url, settings.state_dir)
     run_id = secrets.token_hex(4)
     events = make_orders(args.events)
     with bench_schema(url, f"floodwall_bench_{run_id}") as schema_url:
