@@ -19,10 +19,12 @@ import psycopg
 import pytest
 from psycopg import errors
 
+from floodwall.db.roles import RUNTIME_GROUP_ROLE
 from floodwall.privatefs import exposed
 from floodwall.stack.filemodes import traversal_dirs
 from floodwall.stack.layout import PATRONI_API_USER, Layout
 from floodwall.stack.parts import pg_os_user
+from floodwall.stack.provision import provision_database
 from floodwall.stack.state import load_or_create_secrets
 from tests.integration.conftest import RunningStack
 
@@ -102,7 +104,8 @@ def _leader_name(layout: Layout) -> str:
         "CREATE INDEX ON orders (region)",
         "TRUNCATE sink_offsets",
         "DELETE FROM processed_events",
-        "GRANT SELECT ON orders TO PUBLIC",
+        "CREATE SCHEMA intruder",
+        "CREATE FUNCTION evil() RETURNS int LANGUAGE sql AS 'SELECT 1'",
     ],
 )
 def test_the_runtime_role_cannot_change_the_schema(stack: RunningStack, statement: str) -> None:
@@ -152,3 +155,24 @@ def test_the_owner_role_owns_the_schema(stack: RunningStack) -> None:
     owners = {owner for _, owner in rows}
     assert {name for name, _ in rows} >= {"orders", "sink_offsets", "floodwall_schema_migrations"}
     assert owners == {stack.settings.db_owner}, rows
+
+
+def test_provisioning_hands_a_one_role_layout_over_to_the_owner(stack: RunningStack) -> None:
+    """Releases before the two roles let the runtime role own the tables: `stack up` converts that."""
+    layout = Layout(stack.settings)
+    s = stack.settings
+    table = f"legacy_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(layout.write_dsn(user="postgres"), autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE {table} (x int)".encode())
+        conn.execute(f"ALTER TABLE {table} OWNER TO {s.db_user}".encode())
+    try:
+        provision_database(layout, load_or_create_secrets(layout))
+        with psycopg.connect(layout.write_dsn(user="postgres"), autocommit=True) as conn:
+            owner = conn.execute("SELECT tableowner FROM pg_tables WHERE tablename = %s", (table,)).fetchone()
+            member = conn.execute(
+                "SELECT pg_has_role(%s, %s, 'MEMBER')", (s.db_user, RUNTIME_GROUP_ROLE)
+            ).fetchone()
+        assert owner == (s.db_owner,) and member == (True,)
+    finally:
+        with psycopg.connect(layout.write_dsn(user="postgres"), autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}".encode())

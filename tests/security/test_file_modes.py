@@ -22,6 +22,9 @@ from floodwall.stack.filemodes import secure_state_dir
 from floodwall.stack.layout import Layout
 from floodwall.stack.procs import ProcessRecord, is_running, spawn
 from floodwall.stack.state import StackState, load_or_create_secrets, write_client_pgpass
+from loadgen.acks import AckWriter
+from loadgen.report import write_json
+from loadgen.trace import TraceWriter
 from producers.spool import Spool, SpoolRecord
 
 
@@ -142,3 +145,16 @@ def _wait_exit(record: ProcessRecord) -> None:
     while is_running(record):
         assert time.monotonic() < deadline, "the child did not exit"
         time.sleep(0.05)
+
+
+def test_loadgen_traces_and_acks_are_owner_only(tmp_path: Path) -> None:
+    """A trace holds whole events (customer ids), the acks their ids."""
+    trace = tmp_path / "run" / "trace.fwt"
+    writer = TraceWriter(trace, {"workload": "test"})
+    writer.write(0.0, b"key", b'{"customer_id": "c-1"}')
+    writer.close({"events": 1})
+    with AckWriter(tmp_path / "run" / "acks.bin"):
+        pass
+    write_json({"ok": True}, tmp_path / "run" / "report.json")
+    assert exposed(tmp_path / "run") == [], "\n".join(exposed(tmp_path / "run"))
+    assert {p.name for p in (tmp_path / "run").iterdir()} == {"trace.fwt", "acks.bin", "report.json"}
