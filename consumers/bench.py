@@ -117,6 +117,11 @@ def bench_schema(url: str, schema: str) -> Iterator[str]:
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise FloodwallError(
+            f"cannot create the bench schema: {str(exc).strip().splitlines()[0]}; the bench needs a role "
+            f"that may create schemas, such as the schema owner (the local stack's database_owner_url)"
+        ) from None
     except psycopg.OperationalError as exc:
         raise FloodwallError(f"cannot reach the database: {str(exc).strip().splitlines()[0]}") from exc
     schema_url = make_conninfo(url, options=f"-csearch_path={schema}")
