@@ -41,7 +41,7 @@ from psycopg.conninfo import make_conninfo
 
 from consumers.config import ConsumerSettings
 from floodwall.cliargs import add_settings_flags, settings_from_args
-from floodwall.db.config import resolve_database_url
+from floodwall.db.config import resolve_owner_database_url
 from floodwall.db.migrate import migrate
 from floodwall.errors import FloodwallError
 from floodwall.histograms import buckets_from_exposition, merge, quantile
@@ -84,7 +84,8 @@ def _bench_sink(args: argparse.Namespace) -> int:
     if args.events < 100 or not 1 <= args.consumers <= 64 or args.partitions < 1:
         raise FloodwallError("--events must be >= 100, --consumers 1..64, --partitions >= 1")
     settings = settings_from_args(ConsumerSettings, args)
-    url = resolve_database_url(settings.database_url, settings.state_dir)
+    # The bench creates a throwaway schema: DDL, so the schema owner's URL.
+    url = resolve_owner_database_url(settings.database_url, settings.state_dir)
     run_id = secrets.token_hex(4)
     events = make_orders(args.events)
     with bench_schema(url, f"floodwall_bench_{run_id}") as schema_url:
@@ -117,6 +118,11 @@ def bench_schema(url: str, schema: str) -> Iterator[str]:
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise FloodwallError(
+            f"cannot create the bench schema: {str(exc).strip().splitlines()[0]}; the bench needs a role "
+            f"that may create schemas, such as the schema owner (the local stack's database_owner_url)"
+        ) from None
     except psycopg.OperationalError as exc:
         raise FloodwallError(f"cannot reach the database: {error_line(exc, url)}") from None
     schema_url = make_conninfo(url, options=f"-csearch_path={schema}")

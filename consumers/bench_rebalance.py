@@ -42,7 +42,7 @@ import psycopg
 from consumers.bench import bench_schema, consume_command, preload
 from consumers.config import ConsumerSettings
 from floodwall.cliargs import add_settings_flags, settings_from_args
-from floodwall.db.config import resolve_database_url
+from floodwall.db.config import resolve_owner_database_url
 from floodwall.errors import FloodwallError
 from floodwall.topics import ensure_topics
 from producers.bench import make_orders
@@ -117,7 +117,8 @@ def _bench_rebalance(args: argparse.Namespace) -> int:
     if args.events < 10_000 or args.trials < 1 or args.partitions < 3 or args.budget <= 0:
         raise FloodwallError("--events must be >= 10000, --trials >= 1, --partitions >= 3, --budget > 0")
     settings = settings_from_args(ConsumerSettings, args)
-    url = resolve_database_url(settings.database_url, settings.state_dir)
+    # The bench creates a throwaway schema: DDL, so the schema owner's URL.
+    url = resolve_owner_database_url(settings.database_url, settings.state_dir)
     protocols = PROTOCOLS if args.protocol == "both" else (args.protocol,)
     runs: list[dict[str, object]] = []
     for trial in range(args.trials):

@@ -7,6 +7,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
+from floodwall.privatefs import write_private
+
 
 def register_target(state_dir: Path, name: str, port: int, labels: dict[str, str]) -> Callable[[], None]:
     """Write ``STATE_DIR/prometheus/targets/<name>-<pid>.json`` when a local stack exists there.
@@ -17,7 +19,6 @@ def register_target(state_dir: Path, name: str, port: int, labels: dict[str, str
     if not targets.is_dir():
         return lambda: None
     path = targets / f"{name}-{os.getpid()}.json"
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps([{"targets": [f"127.0.0.1:{port}"], "labels": labels}]))
-    os.replace(tmp, path)  # Prometheus must never read a half-written file
+    # Atomic (Prometheus must never read a half-written file) and 0600 like every file of the stack.
+    write_private(path, json.dumps([{"targets": [f"127.0.0.1:{port}"], "labels": labels}]))
     return lambda: path.unlink(missing_ok=True)

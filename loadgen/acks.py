@@ -9,6 +9,7 @@ Fixed-size little-endian records, so a few hundred thousand of them load in a fr
 from __future__ import annotations
 
 import math
+import os
 import struct
 from collections.abc import Iterable, Iterator
 from enum import IntEnum
@@ -17,6 +18,7 @@ from types import TracebackType
 from typing import IO, NamedTuple
 from uuid import UUID
 
+from floodwall.privatefs import open_private
 from producers.delivery import DeliveryStatus
 
 EVENT_TYPES = (
@@ -80,7 +82,10 @@ class Ack(NamedTuple):
 class AckWriter:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._file: IO[bytes] = path.open("wb", buffering=1 << 20)
+        # Event and order ids of a run: 0600 like every file Floodwall writes (floodwall/privatefs.py).
+        self._file: IO[bytes] = os.fdopen(
+            open_private(path, os.O_WRONLY | os.O_TRUNC), "wb", buffering=1 << 20
+        )
 
     def write(self, ack: Ack) -> None:
         self._file.write(

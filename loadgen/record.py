@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from floodwall.errors import FloodwallError
+from floodwall.privatefs import write_private
 from loadgen.sampler import Point
 
 RUN_FILE = "run.json"
@@ -56,10 +56,7 @@ class RunRecord:
         return self.statuses.get("acknowledged", 0) + self.statuses.get("spooled", 0)
 
     def save(self, run_dir: Path) -> None:
-        path = run_dir / RUN_FILE
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1) + "\n")
-        os.replace(tmp, path)
+        write_private(run_dir / RUN_FILE, json.dumps(asdict(self), indent=1) + "\n")
 
     @classmethod
     def load(cls, run_dir: Path) -> RunRecord:

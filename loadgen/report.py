@@ -7,10 +7,10 @@ Pure assembly from what the run recorded, the drain wait and the database checks
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from floodwall.privatefs import write_private
 from loadgen.drain import DrainResult
 from loadgen.pacer import PerSecond, windows, worst_error
 from loadgen.record import RunRecord
@@ -183,10 +183,7 @@ def _unverified_reasons(run: RunRecord) -> list[str]:
 
 
 def write_json(report: dict[str, Any], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(report, indent=1) + "\n")
-    os.replace(tmp, path)
+    write_private(path, json.dumps(report, indent=1) + "\n")
 
 
 def ingress_per_second(acked_times: list[float], start_at: float) -> PerSecond:

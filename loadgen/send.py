@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from floodwall.errors import FloodwallError
+from floodwall.privatefs import make_private_dir
 from loadgen.pacer import PerSecond
 from loadgen.sender import SenderResult, SenderSpec, SenderSync, sender_main
 from loadgen.trace import Trace
@@ -66,7 +67,7 @@ def send_trace(
     outcome says ``interrupted``. Raises FloodwallError when a sender fails.
     """
     ctx = multiprocessing.get_context("spawn")  # no inherited Kafka client threads or locks
-    run_dir.mkdir(parents=True, exist_ok=True)
+    make_private_dir(run_dir)
     sync = SenderSync(
         ready=ctx.Semaphore(0),
         go=ctx.Event(),

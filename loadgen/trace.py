@@ -25,6 +25,7 @@ from types import TracebackType
 from typing import IO, Any, NamedTuple
 
 from floodwall.errors import FloodwallError
+from floodwall.privatefs import make_private_dir, open_private
 
 MAGIC = b"FWTRACE1"
 END_MAGIC = b"FWTREND1"
@@ -59,8 +60,11 @@ class TraceWriter:
     def __init__(self, path: Path, header: dict[str, Any]) -> None:
         self.path = path
         self._tmp = path.with_name(path.name + ".tmp")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[bytes] = self._tmp.open("wb", buffering=_BUFFER)
+        make_private_dir(path.parent)
+        # Events with customer ids: 0600 like every file Floodwall writes (floodwall/privatefs.py).
+        self._file: IO[bytes] = os.fdopen(
+            open_private(self._tmp, os.O_WRONLY | os.O_TRUNC), "wb", buffering=_BUFFER
+        )
         body = _dumps(header)
         self._file.write(MAGIC + _U32.pack(len(body)) + body)
         self.records = 0

@@ -8,7 +8,9 @@ after newer ones.
 
 Guarantees: a record is durable once :meth:`Spool.sync` returned after its :meth:`Spool.append`; a torn
 record at the end (a crash mid-write) is cut off at the next open; the spool never grows past
-``max_bytes`` (:class:`SpoolFull` instead); one process at a time (:class:`SpoolLocked`).
+``max_bytes`` (:class:`SpoolFull` instead); one process at a time (:class:`SpoolLocked`). Spooled events
+carry customer ids: the directory is created 0700 and every file in it is 0600 (segments an older release
+left wider are narrowed when the spool opens).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from floodwall.errors import FloodwallError
+from floodwall.privatefs import make_private_dir, open_private
 
 log = logging.getLogger(__name__)
 
@@ -90,8 +93,8 @@ class Spool:
     def __init__(self, directory: Path, max_bytes: int) -> None:
         self.directory = directory
         self.max_bytes = max_bytes
-        directory.mkdir(parents=True, exist_ok=True)
-        self._lock_file = (directory / "spool.lock").open("w")
+        make_private_dir(directory)
+        self._lock_file = os.fdopen(open_private(directory / "spool.lock", os.O_WRONLY), "w")
         try:
             fcntl.flock(self._lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -106,6 +109,7 @@ class Spool:
         self._active_path, self._active = self._open_new_segment()
 
     def _recover(self, path: Path) -> None:
+        os.close(open_private(path, os.O_RDONLY))  # narrows a segment an older release wrote 0644
         entries, intact = _scan(path)
         if intact < path.stat().st_size:
             log.warning("spool %s: cutting a torn record at byte %d (crash during a write)", path, intact)
@@ -120,7 +124,7 @@ class Spool:
     def _open_new_segment(self) -> tuple[Path, BinaryIO]:
         last = max((int(p.stem.split("-")[1]) for p in self._segments), default=0)
         path = self.directory / f"segment-{last + 1:06d}.log"
-        handle = path.open("ab")
+        handle = os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND), "ab")
         self._segments[path] = (0, 0)
         _fsync_dir(self.directory)  # the new file's name must survive a crash too
         return path, handle

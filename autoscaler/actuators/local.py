@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autoscaler.actuators import ActuationError
+from floodwall.privatefs import CHILD_UMASK, append_private
 
 log = logging.getLogger(__name__)
 
@@ -87,17 +88,17 @@ class LocalFleet:
         return [p.pid for p in self._running]
 
     def _start_one(self) -> None:
-        self.log_dir.mkdir(parents=True, exist_ok=True)
         self._started += 1
         path = self.log_dir / f"consumer-{self._started}.log"
         try:
-            with path.open("ab") as out:  # the child keeps its own descriptor
+            with append_private(path) as out:  # 0600; the child keeps its own descriptor
                 proc = subprocess.Popen(
                     list(self.command),
                     stdout=out,
                     stderr=subprocess.STDOUT,
                     env=self.env if self.env is not None else dict(os.environ),
                     start_new_session=True,  # a Ctrl-C meant for the autoscaler is not sent to the fleet
+                    umask=CHILD_UMASK,
                     preexec_fn=_terminate_with_parent,
                 )
         except OSError as exc:

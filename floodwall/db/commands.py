@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from floodwall.cliargs import add_settings_flags, settings_from_args
-from floodwall.db.config import DbSettings, resolve_database_url
+from floodwall.db.config import DbSettings, resolve_owner_database_url
 from floodwall.db.migrate import available_migrations, migrate
 
 
@@ -16,7 +16,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "migrate",
         help="apply pending schema migrations (a no-op when up to date)",
         description="Apply the pending versioned migrations in one transaction under an advisory lock. "
-        "Without --database-url, targets the local stack's HAProxy write port.",
+        "Run it as the role that owns the schema (it needs DDL rights); the consumers connect as a "
+        "runtime role with DML only (docs/deploy.md). Without --database-url, targets the local stack's "
+        "HAProxy write port as its owner role.",
     )
     add_settings_flags(mig, DbSettings)
     mig.set_defaults(handler=_migrate)
@@ -24,7 +26,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 def _migrate(args: argparse.Namespace) -> int:
     settings = settings_from_args(DbSettings, args)
-    url = resolve_database_url(settings.database_url, settings.state_dir)
+    url = resolve_owner_database_url(settings.database_url, settings.state_dir)
     report = migrate(url)
     latest = max((m.version for m in available_migrations()), default=0)
     if report.applied:

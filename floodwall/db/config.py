@@ -11,7 +11,7 @@ from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import default_state_dir
-from floodwall.stack.state import load_state
+from floodwall.stack.state import StackState, load_state
 
 
 class DbSettings(ServiceSettings):
@@ -26,15 +26,25 @@ class DbSettings(ServiceSettings):
 
 
 def resolve_database_url(database_url: str, state_dir: Path) -> str:
-    """``database_url`` if set, else the local stack's write endpoint.
+    """``database_url`` if set, else the local stack's write endpoint as the runtime role (DML only).
 
     Raises ConfigError when neither exists."""
-    if database_url:
-        return database_url
+    return database_url or _local_stack(state_dir).layout.write_dsn()
+
+
+def resolve_owner_database_url(database_url: str, state_dir: Path) -> str:
+    """``database_url`` if set, else the local stack's write endpoint as the schema owner: for
+    migrations and other DDL (floodwall/db/roles.py).
+
+    Raises ConfigError when neither exists."""
+    return database_url or _local_stack(state_dir).layout.owner_dsn()
+
+
+def _local_stack(state_dir: Path) -> StackState:
     state = load_state(state_dir)
     if state is None:
         raise ConfigError(
             f"no database_url is set and no local stack exists in {state_dir}; "
             f"run `floodwall stack up` or set FLOODWALL_DATABASE_URL"
         )
-    return state.layout.write_dsn()
+    return state

@@ -10,6 +10,7 @@ from typing import Annotated, ClassVar, Self
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
+from floodwall.db.roles import RUNTIME_GROUP_ROLE
 from floodwall.settings import ServiceSettings
 
 Port = Annotated[int, Field(ge=1024, le=65535)]
@@ -90,7 +91,12 @@ class StackSettings(ServiceSettings):
     patroni_loop_wait: int = Field(2, ge=1, le=60, description="Patroni HA loop interval in seconds")
     patroni_retry_timeout: int = Field(4, ge=1, le=120, description="Patroni DCS/PG retry timeout, s")
     db_name: SqlIdentifier = Field("floodwall", description="database the sink writes to")
-    db_user: SqlIdentifier = Field("floodwall", description="role the sink connects as")
+    db_user: SqlIdentifier = Field(
+        "floodwall", description="runtime role the sink connects as (DML on the sink tables only)"
+    )
+    db_owner: SqlIdentifier = Field(
+        "floodwall_owner", description="role that owns the sink schema and runs the migrations"
+    )
     postgres_os_user: str = Field(
         "postgres", description="OS user that runs Patroni/PostgreSQL when the stack is started as root"
     )
@@ -120,6 +126,15 @@ class StackSettings(ServiceSettings):
             if port in seen:
                 raise ValueError(f"settings {seen[port]} and {name} both use port {port}")
             seen[port] = name
+        return self
+
+    @model_validator(mode="after")
+    def _roles_distinct(self) -> Self:
+        reserved = {"postgres", "replicator", "rewinder", RUNTIME_GROUP_ROLE}
+        if self.db_user == self.db_owner or {self.db_user, self.db_owner} & reserved:
+            raise ValueError(
+                f"db_user and db_owner must differ and not be one of {', '.join(sorted(reserved))}"
+            )
         return self
 
     @field_validator("brokers")

@@ -15,6 +15,7 @@ import uuid
 from pathlib import Path
 
 from floodwall.errors import StackError
+from floodwall.privatefs import CHILD_UMASK, make_private_dir, write_private
 from floodwall.stack import render
 from floodwall.stack.layout import KafkaNode, Layout
 
@@ -54,8 +55,7 @@ def cluster_id(layout: Layout) -> str:
         recorded = json.loads(path.read_text())
     except FileNotFoundError:
         recorded = {"cluster_id": new_cluster_id(), "brokers": wanted}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(recorded) + "\n")
+        write_private(path, json.dumps(recorded) + "\n")
     except (OSError, ValueError) as exc:
         raise StackError(f"{path} is unreadable ({exc}); remove {layout.kafka_root} to start anew") from None
     if recorded.get("brokers") != wanted:
@@ -72,16 +72,18 @@ def prepare_node(layout: Layout, node: KafkaNode, java: str) -> None:
 
     Raises StackError when formatting fails (the message has the tool's last line).
     """
-    node.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    layout.kafka_log4j_config.write_text(render.render_kafka_log4j())
-    node.config_file.write_text(render.render_kafka_properties(layout, node))
+    make_private_dir(node.home)
+    write_private(layout.kafka_log4j_config, render.render_kafka_log4j())
+    write_private(node.config_file, render.render_kafka_properties(layout, node))
     ident = cluster_id(layout)
     if node.formatted.exists():
         return
     argv = render.kafka_format_argv(layout, node, ident)
     argv[0] = java
     try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=FORMAT_TIMEOUT_S, check=False, umask=CHILD_UMASK
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise StackError(f"cannot format the storage of {node.part}: {exc}") from None
     if done.returncode != 0:

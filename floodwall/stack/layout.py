@@ -10,6 +10,7 @@ from floodwall.stack.config import StackSettings
 
 HOST = "127.0.0.1"
 PATRONI_SCOPE = "floodwall"
+PATRONI_API_USER = "floodwall"  # user name for the Patroni REST API's unsafe endpoints
 
 
 @dataclass(frozen=True)
@@ -210,12 +211,17 @@ class Layout:
         return f"http://{HOST}:{self.settings.haproxy_stats_port}"
 
     def write_dsn(self, user: str | None = None, dbname: str | None = None) -> str:
-        """libpq URL of the HAProxy write port; the password comes from the stack's pgpass file."""
+        """libpq URL of the HAProxy write port, as the runtime role ``db_user`` unless ``user`` is given;
+        the password comes from the stack's pgpass file."""
         s = self.settings
         return (
             f"postgresql://{user or s.db_user}@{HOST}:{s.haproxy_write_port}/{dbname or s.db_name}"
             f"?passfile={self.client_pgpass}&connect_timeout=3&application_name=floodwall"
         )
+
+    def owner_dsn(self) -> str:
+        """The write port as the schema owner ``db_owner``: for migrations and other DDL."""
+        return self.write_dsn(user=self.settings.db_owner)
 
     def read_dsn(self) -> str:
         """libpq URL of the HAProxy read port (streaming replicas)."""

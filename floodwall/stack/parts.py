@@ -11,6 +11,7 @@ from pathlib import Path
 
 from floodwall.errors import StackError
 from floodwall.monitoring import alert_rules_text
+from floodwall.privatefs import make_private_dir, write_private
 from floodwall.stack import kafka, probes, render
 from floodwall.stack.kafka import SETUP_HINT
 from floodwall.stack.layout import KafkaNode, Layout, PgNode
@@ -24,7 +25,7 @@ class Part:
     name: str
     argv: list[str]
     ports: tuple[tuple[str, int], ...]
-    prepare: Callable[[], None]
+    prepare: Callable[[], object]
     ready: Callable[[], object]  # raises probes.ProbeFailed until the part serves
     run_as: str | None = None
     cwd: Path | None = None
@@ -77,12 +78,6 @@ def _check_traversable(path: Path, user: str | None) -> None:
             )
 
 
-def _write(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(mode)
-
-
 def build_parts(layout: Layout, pw: Secrets) -> list[Part]:
     """All parts in start order (a part may depend on the ones before it)."""
     s = layout.settings
@@ -97,7 +92,7 @@ def build_parts(layout: Layout, pw: Secrets) -> list[Part]:
             name="etcd",
             argv=etcd_argv,
             ports=(("etcd_client_port", s.etcd_client_port), ("etcd_peer_port", s.etcd_peer_port)),
-            prepare=lambda: layout.etcd_dir.mkdir(parents=True, exist_ok=True, mode=0o700),
+            prepare=lambda: make_private_dir(layout.etcd_dir),
             ready=lambda: probes.etcd_healthy(layout),
         ),
     ]
@@ -120,7 +115,7 @@ def build_parts(layout: Layout, pw: Secrets) -> list[Part]:
                 ("haproxy_read_port", s.haproxy_read_port),
                 ("haproxy_stats_port", s.haproxy_stats_port),
             ),
-            prepare=lambda: _write(layout.haproxy_config, render.render_haproxy(layout)),
+            prepare=lambda: write_private(layout.haproxy_config, render.render_haproxy(layout)),
             ready=lambda: probes.haproxy_backends(layout),
         )
     )
@@ -157,17 +152,14 @@ def _kafka_part(layout: Layout, node: KafkaNode, java: str) -> Part:
 
 def _patroni_part(layout: Layout, node: PgNode, pw: Secrets, patroni_bin: str, pg_user: str | None) -> Part:
     def prepare() -> None:
-        _check_traversable(layout.root, pg_user)
-        layout.pg_root.mkdir(parents=True, exist_ok=True)
-        layout.pg_root.chmod(0o755)
-        layout.socket_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        node.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        node.pg_log_dir.mkdir(exist_ok=True, mode=0o700)
+        # The state directory and pg/ itself are made traversable for pg_user by secure_state_dir.
+        _check_traversable(layout.root.parent, pg_user)
+        make_private_dir(layout.socket_dir)
+        make_private_dir(node.pg_log_dir)  # creates node.home as well
         # The config holds passwords: readable by the PostgreSQL user only.
-        _write(node.config_file, render.render_patroni(layout, node, pw), mode=0o600)
+        write_private(node.config_file, render.render_patroni(layout, node, pw))
         _chown_tree(layout.socket_dir, pg_user)
         _chown_tree(node.home, pg_user)
-        layout.logs_dir.mkdir(parents=True, exist_ok=True)
 
     argv = render.patroni_argv(layout, node)
     argv[0] = patroni_bin
@@ -186,7 +178,7 @@ def _patroni_part(layout: Layout, node: PgNode, pw: Secrets, patroni_bin: str, p
 
 
 def _prepare_prometheus(layout: Layout) -> None:
-    _write(layout.prometheus_config, render.render_prometheus(layout))
-    _write(layout.prometheus_rules, alert_rules_text())
-    layout.prometheus_targets_dir.mkdir(parents=True, exist_ok=True)
-    layout.prometheus_data.mkdir(parents=True, exist_ok=True)
+    write_private(layout.prometheus_config, render.render_prometheus(layout))
+    write_private(layout.prometheus_rules, alert_rules_text())
+    make_private_dir(layout.prometheus_targets_dir)
+    make_private_dir(layout.prometheus_data)

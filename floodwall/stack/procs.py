@@ -1,7 +1,8 @@
 """Start, recognise and stop the stack's background processes.
 
 Processes are started in their own session (so a Ctrl-C in the terminal does not reach them) with a
-clean environment and their output appended to a log file. A process is identified by its PID *and*
+clean environment, umask 077 (their data, configs and logs are readable by their owner only) and their
+output appended to a 0600 log file. A process is identified by its PID *and*
 its start time from ``/proc/PID/stat``, so a recycled PID is never mistaken for ours; a zombie counts
 as gone (PID 1 on these machines reaps slowly, so ``kill -0`` alone would lie).
 """
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from floodwall.errors import StackError
+from floodwall.privatefs import CHILD_UMASK, append_private
 
 # Children we started in this Python process; polling them reaps zombies we would otherwise leave.
 _CHILDREN: dict[int, subprocess.Popen[bytes]] = {}
@@ -86,10 +88,9 @@ def spawn(argv: list[str], log: Path, run_as: str | None = None, cwd: Path | Non
     ``run_as`` names the OS user to run as (only meaningful when we are root). Raises StackError when the
     executable cannot be started.
     """
-    log.parent.mkdir(parents=True, exist_ok=True)
     user = pwd.getpwnam(run_as) if run_as else None
     env = clean_env(user.pw_dir if user else os.environ.get("HOME", "/"))
-    with log.open("ab") as out:
+    with append_private(log) as out:
         out.write(f"\n=== {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(argv)}\n".encode())
         out.flush()
         try:
@@ -101,6 +102,7 @@ def spawn(argv: list[str], log: Path, run_as: str | None = None, cwd: Path | Non
                 env=env,
                 cwd=str(cwd) if cwd else None,
                 start_new_session=True,
+                umask=CHILD_UMASK,
                 user=user.pw_uid if user else None,
                 group=user.pw_gid if user else None,
                 extra_groups=[] if user else None,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from floodwall.stack.layout import HOST, PATRONI_SCOPE, KafkaNode, Layout, PgNode
+from floodwall.stack.layout import HOST, PATRONI_API_USER, PATRONI_SCOPE, KafkaNode, Layout, PgNode
 from floodwall.stack.state import Secrets
 
 
@@ -182,7 +182,14 @@ def patroni_config(layout: Layout, node: PgNode, pw: Secrets) -> dict[str, Any]:
         "namespace": "/service/",
         "name": node.name,
         "log": {"level": "INFO"},
-        "restapi": {"listen": f"{HOST}:{node.rest_port}", "connect_address": f"{HOST}:{node.rest_port}"},
+        "restapi": {
+            "listen": f"{HOST}:{node.rest_port}",
+            "connect_address": f"{HOST}:{node.rest_port}",
+            # Basic auth on the unsafe endpoints (switchover, failover, restart, reinitialize, reload,
+            # PATCH/PUT /config): any local user could otherwise take the cluster over. GET/OPTIONS health
+            # checks (HAProxy, the probes, Prometheus) stay open. patronictl -c this file uses it too.
+            "authentication": {"username": PATRONI_API_USER, "password": pw.patroni_api},
+        },
         "etcd3": {"hosts": f"{HOST}:{s.etcd_client_port}"},
         "bootstrap": {
             # Applied at the first bootstrap only; later changes need `patronictl edit-config`.
@@ -226,6 +233,8 @@ def patroni_config(layout: Layout, node: PgNode, pw: Secrets) -> dict[str, Any]:
             },
             "parameters": {
                 "unix_socket_directories": str(layout.socket_dir),
+                # Owner only, like the 0700 directory it lives in ("local all all trust" below).
+                "unix_socket_permissions": "0700",
                 "shared_buffers": "128MB",
                 "logging_collector": "on",
                 "log_directory": str(node.pg_log_dir),

@@ -8,13 +8,13 @@ from the state directory alone. Passwords live in a separate 0600 file, never in
 from __future__ import annotations
 
 import json
-import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from floodwall.errors import StackError
+from floodwall.privatefs import write_private
 from floodwall.stack.config import StackSettings
 from floodwall.stack.layout import HOST, Layout
 from floodwall.stack.procs import ProcessRecord
@@ -39,6 +39,7 @@ class StackState:
         return {
             "bootstrap_servers": lay.bootstrap_servers,
             "database_url": lay.write_dsn(),
+            "database_owner_url": lay.owner_dsn(),
             "database_read_url": lay.read_dsn(),
             "haproxy_write": f"{HOST}:{s.haproxy_write_port}",
             "haproxy_read": f"{HOST}:{s.haproxy_read_port}",
@@ -50,17 +51,13 @@ class StackState:
         }
 
     def save(self) -> None:
-        path = self.layout.state_file
-        path.parent.mkdir(parents=True, exist_ok=True)
         document = {
             "version": STATE_VERSION,
             "settings": self.settings.model_dump(mode="json"),
             "endpoints": self.endpoints(),
             "processes": {name: rec.to_json() for name, rec in self.processes.items()},
         }
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(document, indent=2) + "\n")
-        os.replace(tmp, path)
+        write_private(self.layout.state_file, json.dumps(document, indent=2) + "\n")
 
 
 def load_state(state_dir: Path) -> StackState | None:
@@ -86,37 +83,51 @@ def load_state(state_dir: Path) -> StackState | None:
 
 @dataclass(frozen=True)
 class Secrets:
-    """Passwords generated for this stack on first start."""
+    """Passwords generated for this stack on first start.
+
+    ``app`` is the runtime role's (``db_user``: the sink's DML), ``owner`` the schema owner's
+    (``db_owner``: migrations), ``patroni_api`` guards the Patroni REST API's unsafe endpoints.
+    """
 
     superuser: str
     replication: str
     rewind: str
     app: str
+    owner: str
+    patroni_api: str
 
 
 def load_or_create_secrets(layout: Layout) -> Secrets:
-    """Read the stack's passwords, generating them (0600 file) the first time."""
+    """Read the stack's passwords, generating them (0600 file) the first time.
+
+    A secrets file from an older release lacks the newer passwords: they are generated and added, the
+    existing ones kept. Raises StackError when the file exists but is not a JSON object.
+    """
     path = layout.secrets_file
-    if path.exists():
-        data = json.loads(path.read_text())
-        return Secrets(**data)
-    made = Secrets(*(secrets.token_urlsafe(24) for _ in range(4)))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(made.__dict__, fh)
-    return made
+    try:
+        stored = json.loads(path.read_text())
+    except FileNotFoundError:
+        stored = {}
+    except (OSError, ValueError) as exc:
+        raise StackError(f"secrets file {path} is unreadable ({exc}); remove it to regenerate") from None
+    if not isinstance(stored, dict):
+        raise StackError(f"secrets file {path} is not a JSON object; remove it to regenerate")
+    names = [f.name for f in fields(Secrets)]
+    values = {name: str(stored.get(name) or secrets.token_urlsafe(24)) for name in names}
+    if any(name not in stored for name in names):
+        write_private(path, json.dumps(values) + "\n")
+    return Secrets(**values)
 
 
 def write_client_pgpass(layout: Layout, pw: Secrets) -> None:
-    """pgpass for clients of the HAProxy ports: the app role and the superuser (for migrations/admin)."""
+    """pgpass for clients of the HAProxy ports: the runtime role, the schema owner (migrations) and the
+    superuser (admin)."""
     s = layout.settings
     lines = []
     for port in (s.haproxy_write_port, s.haproxy_read_port):
         lines.append(f"{HOST}:{port}:*:{s.db_user}:{pw.app}")
+        lines.append(f"{HOST}:{port}:*:{s.db_owner}:{pw.owner}")
         lines.append(f"{HOST}:{port}:*:postgres:{pw.superuser}")
     for node in layout.nodes:
         lines.append(f"{HOST}:{node.pg_port}:*:postgres:{pw.superuser}")
-    fd = os.open(layout.client_pgpass, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write("\n".join(lines) + "\n")
+    write_private(layout.client_pgpass, "\n".join(lines) + "\n")

@@ -10,8 +10,9 @@ from floodwall.db.migrate import migrate
 from floodwall.errors import StackError
 from floodwall.stack import probes
 from floodwall.stack.config import StackSettings
+from floodwall.stack.filemodes import secure_state_dir
 from floodwall.stack.layout import Layout
-from floodwall.stack.parts import Part, build_parts
+from floodwall.stack.parts import Part, build_parts, pg_os_user
 from floodwall.stack.procs import ProcessRecord, is_running, spawn, tail
 from floodwall.stack.provision import provision_database
 from floodwall.stack.state import StackState, load_or_create_secrets, load_state, write_client_pgpass
@@ -30,8 +31,9 @@ def stack_up(requested: StackSettings, say: Say = print) -> StackState:
     started = time.monotonic()
     state = _adopt_state(requested, say)
     layout = state.layout
-    layout.root.mkdir(parents=True, exist_ok=True)
-    layout.root.chmod(0o755)  # the PostgreSQL OS user must be able to enter it
+    narrowed = secure_state_dir(layout, pg_os_user(layout))
+    if narrowed:
+        say(f"  made {len(narrowed)} file(s) and directories of {layout.root} private (owner only)")
     secrets = load_or_create_secrets(layout)
     write_client_pgpass(layout, secrets)
     parts = build_parts(layout, secrets)
@@ -91,7 +93,7 @@ def stack_up(requested: StackSettings, say: Say = print) -> StackState:
     _wait("the consumer group coordinator", lambda: probes.group_coordinator_ready(layout), deadline, state,
           brokers, say)  # fmt: skip
     provision_database(layout, secrets)
-    report = migrate(layout.write_dsn())
+    report = migrate(layout.owner_dsn())
     say(
         f"  database {s.db_name}: schema version {report.version}"
         f" ({'applied ' + str(list(report.applied)) if report.applied else 'up to date'})"

@@ -167,7 +167,7 @@ def test_events_the_database_refuses_go_to_the_dlq_and_their_batch_mates_land(
             producer.emit(event)
         assert producer.flush(30) == 0
 
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(layout.owner_dsn(), autocommit=True) as conn:  # a DBA's change: the owner's
         conn.execute(f"ALTER TABLE orders ADD CONSTRAINT {constraint} CHECK (region <> '{embargoed}') "
                      "NOT VALID".encode())  # fmt: skip
     settings = load_settings(ConsumerSettings, {
@@ -186,7 +186,7 @@ def test_events_the_database_refuses_go_to_the_dlq_and_their_batch_mates_land(
     finally:
         consumer.stop()
         worker.join(timeout=30)
-        with psycopg.connect(dsn, autocommit=True) as conn:
+        with psycopg.connect(layout.owner_dsn(), autocommit=True) as conn:
             conn.execute(f"ALTER TABLE orders DROP CONSTRAINT {constraint}".encode())
 
     assert count(dsn, PROCESSED, [str(e.event_id) for e in refused]) == 0

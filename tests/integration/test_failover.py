@@ -109,7 +109,8 @@ def run_fault(
     stack: RunningStack, fault: Callable[[PgNode], None], bound_s: float
 ) -> tuple[float, PgNode, Writer]:
     layout = Layout(stack.settings)
-    with psycopg.connect(layout.write_dsn()) as conn:
+    # The owner creates the table; the writer is the runtime role (the owner's default privileges).
+    with psycopg.connect(layout.owner_dsn()) as conn:
         conn.execute("DROP TABLE IF EXISTS failover_probe")
         conn.execute("CREATE TABLE failover_probe (seq bigint PRIMARY KEY, at timestamptz DEFAULT now())")
     writer = Writer(layout.write_dsn())
@@ -132,7 +133,7 @@ def run_fault(
         writer.stopping.set()
         writer.join(timeout=30)
     window = writer.longest_gap_after(t_fault)
-    with psycopg.connect(layout.write_dsn()) as conn:
+    with psycopg.connect(layout.owner_dsn()) as conn:
         stored = {int(r[0]) for r in conn.execute("SELECT seq FROM failover_probe").fetchall()}
         conn.execute("DROP TABLE failover_probe")
     lost = sorted(set(writer.acked) - stored)

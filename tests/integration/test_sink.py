@@ -134,7 +134,7 @@ def test_bench_sink_prints_its_figures_and_leaves_nothing_behind(stack: RunningS
     layout = Layout(stack.settings)
     done = floodwall("bench", "sink", "--events", "3000", "--consumers", "1", "--partitions", "2",
                      "--state-dir", str(stack.settings.state_dir), "--bootstrap-servers",
-                     layout.bootstrap_servers, "--database-url", layout.write_dsn(), timeout=300)  # fmt: skip
+                     layout.bootstrap_servers, "--database-url", layout.owner_dsn(), timeout=300)  # fmt: skip
     assert done.returncode == 0, done.stderr
     figures = json.loads(done.stdout)
     assert figures["events"] == 3000
@@ -150,6 +150,18 @@ def test_bench_sink_prints_its_figures_and_leaves_nothing_behind(stack: RunningS
             "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'floodwall_bench_%'"
         ).fetchone()
     assert left == (0,), "the bench schema was not dropped"
+
+
+def test_bench_sink_as_the_runtime_role_is_one_clear_error(stack: RunningStack) -> None:
+    """The runtime role has DML only: the bench's throwaway schema needs the owner, and says so."""
+    from tests.helpers import floodwall
+
+    layout = Layout(stack.settings)
+    done = floodwall("bench", "sink", "--events", "100", "--state-dir", str(stack.settings.state_dir),
+                     "--bootstrap-servers", layout.bootstrap_servers, "--database-url", layout.write_dsn(),
+                     timeout=120)  # fmt: skip
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "floodwall: error: cannot create the bench schema: permission denied" in done.stderr
 
 
 def test_two_consumers_meeting_a_new_stock_key_lose_no_adjustment(dsn: str) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from floodwall.db.migrate import available_migrations
 from floodwall.stack.down import stack_down
 from floodwall.stack.layout import Layout
 from floodwall.stack.procs import is_running
@@ -90,11 +91,12 @@ def test_up_again_is_idempotent(stack: RunningStack) -> None:
 def test_migrate_again_is_a_noop_and_schema_guards_stock(stack: RunningStack) -> None:
     result = floodwall("db", "migrate", "--state-dir", str(stack.settings.state_dir))
     assert result.returncode == 0, result.stderr
-    assert "schema up to date (version 1)" in result.stdout
+    shipped = [m.version for m in available_migrations()]
+    assert f"schema up to date (version {shipped[-1]})" in result.stdout
     dsn = Layout(stack.settings).write_dsn()
     with psycopg.connect(dsn) as conn:
-        versions = conn.execute("SELECT version FROM floodwall_schema_migrations").fetchall()
-        assert versions == [(1,)]
+        versions = conn.execute("SELECT version FROM floodwall_schema_migrations ORDER BY 1").fetchall()
+        assert versions == [(v,) for v in shipped]
         with pytest.raises(psycopg.errors.CheckViolation):
             conn.execute("INSERT INTO stock_levels (sku, warehouse, available) VALUES ('SKU-1', 'W1', -1)")
 
@@ -124,7 +126,7 @@ def _stack_processes(state_dir: Path) -> list[str]:
 
 def test_down_stops_everything_and_up_reuses_data(stack: RunningStack) -> None:
     state_dir = stack.settings.state_dir
-    dsn = Layout(stack.settings).write_dsn()
+    dsn = Layout(stack.settings).owner_dsn()  # DDL: the schema owner
     with psycopg.connect(dsn) as conn:
         conn.execute("CREATE TABLE IF NOT EXISTS lifecycle_probe (note text)")
         conn.execute("INSERT INTO lifecycle_probe VALUES ('survives down/up')")

@@ -18,7 +18,7 @@ from floodwall.stack.config import StackSettings
 from floodwall.stack.layout import Layout
 from floodwall.stack.state import Secrets
 
-SECRETS = Secrets("su-pw", "repl-pw", "rewind-pw", "app-pw")
+SECRETS = Secrets("su-pw", "repl-pw", "rewind-pw", "app-pw", "owner-pw", "api-pw")
 
 
 def layout(tmp_path: Path, **overrides: object) -> Layout:

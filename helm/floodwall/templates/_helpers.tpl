@@ -88,6 +88,19 @@ FLOODWALL_INVENTORY_TOPIC: {{ .Values.kafka.inventoryTopic | quote }}
       key: {{ .Values.database.urlKey }}
 {{- end }}
 
+{{/* The schema owner's URL for the migration Job (DDL); without database.ownerSecret, the one Secret. */}}
+{{- define "floodwall.databaseOwnerUrlEnv" -}}
+{{- if .Values.database.ownerSecret }}
+- name: FLOODWALL_DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.database.ownerSecret }}
+      key: {{ .Values.database.ownerUrlKey }}
+{{- else }}
+{{- include "floodwall.databaseUrlEnv" . }}
+{{- end }}
+{{- end }}
+
 {{/* Kafka TLS/SASL connection settings from an existing Secret, when one is named. */}}
 {{- define "floodwall.kafkaConnectionEnv" -}}
 {{- if .Values.kafka.connectionSecret }}
