@@ -230,8 +230,9 @@ def plan_replay(entries: Sequence[Entry], selection: Selection, event_topics: Co
         if source in by_source:
             skipped.append(Skipped(entry, f"a copy of dead letter {by_source[source].letter.coordinates}"))
             continue
-        if entry.event_id is not None and entry.event_id in by_event:
-            first = by_event[entry.event_id]
+        event = _event_key(entry.event_id)
+        if event is not None and event in by_event:
+            first = by_event[event]
             if first.letter.value != letter.value or first.letter.key != letter.key:
                 raise SelectionRefused(
                     f"event id {entry.event_id} is carried by two different records (dead letters "
@@ -241,8 +242,8 @@ def plan_replay(entries: Sequence[Entry], selection: Selection, event_topics: Co
             skipped.append(Skipped(entry, f"the same event as dead letter {first.letter.coordinates}"))
             continue
         by_source[source] = entry
-        if entry.event_id is not None:
-            by_event[entry.event_id] = entry
+        if event is not None:
+            by_event[event] = entry
         replay.append(entry)
     if not replay:
         raise NothingToReplay(
@@ -251,6 +252,13 @@ def plan_replay(entries: Sequence[Entry], selection: Selection, event_topics: Co
     replay.sort(key=lambda e: (e.letter.source_topic or "", e.letter.source_partition or 0,
                                e.letter.source_offset or 0))  # fmt: skip
     return ReplayPlan(replay, skipped)
+
+
+def _event_key(event_id: str | None) -> str | None:
+    """One spelling per event id (a UUID's canonical form), so copies are recognised."""
+    if event_id is None:
+        return None
+    return str(uuid.UUID(event_id)) if is_uuid(event_id) else event_id
 
 
 def parse_range(text: str) -> tuple[int, int]:

@@ -15,8 +15,8 @@ from tests.helpers import clean_env, floodwall
 def test_help_lists_only_implemented_commands() -> None:
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    assert set(commands.choices) == {"stack", "db", "topics", "schemas", "produce", "consume", "offsets", "dlq",
-                                     "autoscale", "bench", "loadgen", "demo"}  # fmt: skip
+    assert set(commands.choices) == {"stack", "db", "topics", "schemas", "produce", "consume", "offsets",
+                                     "dlq", "autoscale", "bench", "loadgen", "demo"}  # fmt: skip
     result = floodwall("--help")
     assert result.returncode == 0 and all(name in result.stdout for name in commands.choices)
 
