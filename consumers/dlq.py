@@ -55,7 +55,6 @@ class DeadLetterQueue:
         group: str,
         connection: Mapping[str, str] | None = None,
         timeout_s: float = 30.0,
-        producer_config: Mapping[str, object] | None = None,
     ) -> None:
         self.topic = topic
         self.group = group
@@ -65,7 +64,7 @@ class DeadLetterQueue:
         self._config = {"bootstrap.servers": bootstrap_servers, "enable.idempotence": True, "acks": "all",
                         "linger.ms": 5, "client.id": f"{group}-dlq",
                         "message.timeout.ms": max(1, int(timeout_s * 1000)),
-                        **(producer_config or {}), **(connection or {})}  # fmt: skip
+                        **(connection or {})}  # fmt: skip
         self._producer = Producer(self._config)
 
     def send(self, letters: list[DeadLetter]) -> None:
@@ -77,18 +76,25 @@ class DeadLetterQueue:
             return
         deadline = time.monotonic() + self.timeout_s
         pending = [_Pending(letter) for letter in letters]
-        while pending:
-            for item in pending:
-                self._produce(item, deadline)
-            # A little past the client's own message timeout, so every letter has its outcome by then.
-            self._producer.flush(max(0.0, deadline - time.monotonic()) + 2.0)
-            failed = [p for p in pending if not p.delivered and not self._oversized(p)]
-            if failed:
-                self._failed(failed)
-            pending = [p for p in pending if not p.delivered]
-            for item in pending:
+        self._round(pending, deadline)
+        # Refused for its size, or only for sharing a record batch with a larger letter: each alone again,
+        # and cut down further only while refused alone.
+        for item in [p for p in pending if self._too_large(p)]:
+            item.error = None
+            self._round([item], deadline)
+            while self._too_large(item) and item.stage < LAST_STAGE:
                 item.stage, item.error = item.stage + 1, None
                 self._say_truncated(item)
+                self._round([item], deadline)
+        failed = [p for p in pending if not p.delivered]
+        if failed:
+            self._failed(failed)
+
+    def _round(self, items: list[_Pending], deadline: float) -> None:
+        for item in items:
+            self._produce(item, deadline)
+        # A little past the client's own message timeout, so every letter has its outcome by then.
+        self._producer.flush(max(0.0, deadline - time.monotonic()) + 2.0)
 
     def _produce(self, item: _Pending, deadline: float) -> None:
         """Queue one letter; a full queue is drained (poll) and retried until ``deadline``; a letter the
@@ -109,18 +115,18 @@ class DeadLetterQueue:
                     item.error = KafkaError(KafkaError._QUEUE_FULL, "producer queue full")
                     return
                 self._producer.poll(0.1)  # serves delivery reports, which frees queue space
-            except KafkaException as exc:
+            except KafkaException as exc:  # this client's own size check: this letter alone is too large
                 item.error = exc.args[0]
-                if not self._oversized(item):
+                if not self._too_large(item) or item.stage >= LAST_STAGE:
                     return
                 item.stage, item.error = item.stage + 1, None
                 self._say_truncated(item)
 
     @staticmethod
-    def _oversized(item: _Pending) -> bool:
-        """Refused for its size (by this client or the broker) and can still be cut down."""
+    def _too_large(item: _Pending) -> bool:
+        """Refused for its size (by this client or the broker)."""
         too_large = (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE)
-        return item.error is not None and item.error.code() in too_large and item.stage < LAST_STAGE
+        return item.error is not None and item.error.code() in too_large
 
     def _say_truncated(self, item: _Pending) -> None:
         letter = item.letter

@@ -218,6 +218,7 @@ def _entry_json(entry: Entry) -> dict[str, object]:
         "error_message": letter.header(ERROR_MESSAGE),
         "event_id": entry.event_id,
         "dead_lettered_ms": letter.dead_lettered_ms,
+        "timestamp_ms": letter.timestamp_ms,
         "truncated": letter.truncated,
     }
 
