@@ -138,8 +138,10 @@ class DeadLetterQueue:
 
     def _failed(self, failed: list[_Pending]) -> None:
         errors = [p.error for p in failed if p.error is not None]
-        if any(e.fatal() for e in errors):  # an idempotent producer in a fatal state takes nothing more
-            self._producer = Producer(self._config)
+        # A fresh producer for the next try: this one may hold the topic as non-existent until its next
+        # metadata refresh (5 min) after the topic is created, or be in a fatal (idempotence) state.
+        self._producer.flush(0)
+        self._producer = Producer(self._config)
         first = errors[0].str() if errors else f"not acknowledged within {self.timeout_s:g} s"
         raise DeadLetterFailed(
             f"dead-letter topic {self.topic}: {len(failed)} dead letter(s) not written ({first})",
