@@ -19,7 +19,7 @@ import fastavro
 import psycopg
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from consumers.config import ConsumerSettings
 from consumers.dlq_io import DlqReader
@@ -278,3 +278,30 @@ def test_an_unwritable_dlq_pauses_the_partition_commits_nothing_past_it_and_resu
     assert stored_offset(dsn, group, inventory) == 3
     letters = read_letters(bootstrap, dlq)  # at least once: an attempt that timed out may have landed too
     assert letters and {(lt.source_offset, lt.error_class) for lt in letters} == {(1, "MalformedMessage")}
+
+
+# ---- retention ----------------------------------------------------------------------------------
+
+
+def retention_ms(bootstrap: str, topic: str) -> str:
+    resource = ConfigResource(ResourceType.TOPIC, topic)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    configs = admin.describe_configs([resource], request_timeout=10)[resource].result(timeout=15)
+    return str(configs["retention.ms"].value)
+
+
+def test_the_dlq_topic_has_explicit_retention_also_set_on_an_existing_topic(
+    stack: RunningStack, kafka: tuple[str, str]
+) -> None:
+    bootstrap, _ = kafka
+    assert retention_ms(bootstrap, stack.settings.dlq_topic) == str(14 * 86_400_000)  # `stack up`'s default
+    orders, inventory, dlq, _ = names("keep")
+    ensure_topics(bootstrap, [dlq], 1)  # an existing DLQ with the broker's default retention
+    assert retention_ms(bootstrap, dlq) != str(3 * 86_400_000)
+    result = floodwall("topics", "create", "--bootstrap-servers", bootstrap, "--orders-topic", orders,
+                       "--inventory-topic", inventory, "--dlq-topic", dlq, "--dlq-retention-days", "3",
+                       "--partitions", "1")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert f"topic {dlq}: exists, 1 partitions, retention 3 days" in result.stdout
+    assert retention_ms(bootstrap, dlq) == str(3 * 86_400_000)
+    assert retention_ms(bootstrap, orders) != str(3 * 86_400_000)  # only the DLQ's is set
