@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from confluent_kafka import KafkaError, Message
 
 from consumers.decide import Incoming
-from consumers.dlq import DeadLetter
+from consumers.letters import DeadLetter
 from consumers.records import RecordError, event_from_record
 from producers.validation import problems
 from schemas.errors import SchemaError
@@ -71,16 +71,12 @@ def _classify(
         decoded = registry.decode(value)
         event = event_from_record(decoded.name, decoded.record)
     except (SchemaError, RecordError) as exc:
-        batch.letters.append(
-            DeadLetter(topic, partition, offset, msg.key(), value, type(exc).__name__, str(exc))
-        )
+        batch.letters.append(DeadLetter.of(msg, type(exc).__name__, str(exc)))
         return
     found = problems(event)
     if found:
         reason = "; ".join(str(p) for p in found)
-        batch.letters.append(
-            DeadLetter(topic, partition, offset, msg.key(), value, "EventValidationError", reason)
-        )
+        batch.letters.append(DeadLetter.of(msg, "EventValidationError", reason, str(event.event_id)))
         return
     batch.events.append(Incoming(event, topic, partition, offset))
     batch.raw[(topic, partition, offset)] = msg

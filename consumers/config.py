@@ -25,6 +25,11 @@ class ConsumerSettings(ServiceSettings):
     orders_topic: TopicName = Field("orders", description="topic of order events")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
     dlq_topic: TopicName = Field("dlq", description="dead-letter topic for events that cannot be applied")
+    dlq_timeout_s: float = Field(
+        30.0, gt=0, le=600,
+        description="how long dead letters may take to be acknowledged; past it their partitions pause "
+        "and are retried after a back-off (nothing committed past them)",
+    )  # fmt: skip
     database_url: DatabaseUrl = database_url_field()
     state_dir: Path = Field(
         default_factory=default_state_dir, description="the local stack's state directory"

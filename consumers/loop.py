@@ -24,7 +24,9 @@ from prometheus_client import CollectorRegistry
 from consumers.batching import Batch, sort_batch
 from consumers.config import ConsumerSettings, client_config
 from consumers.dbretry import Abandoned, retry_transient
-from consumers.dlq import DeadLetter, DeadLetterQueue
+from consumers.dlq import DeadLetterFailed, DeadLetterQueue
+from consumers.dlqstall import DeadLetterStall
+from consumers.letters import DeadLetter
 from consumers.metrics import ConsumerMetrics
 from consumers.outofrange import StoppedPartitions
 from consumers.ratelimit import AdaptiveThrottle, MemberBudget
@@ -76,7 +78,7 @@ class SinkConsumer:
         self._sink = PostgresSink(database_url, settings.group_id)
         self._dlq = DeadLetterQueue(
             settings.bootstrap_servers, settings.dlq_topic, settings.group_id,
-            connection_conf(settings.kafka_connection),
+            connection_conf(settings.kafka_connection), settings.dlq_timeout_s,
         )  # fmt: skip
         self._consumer = Consumer(client_config(settings))
         self._next: dict[TopicPart, int] = {}  # where the stored (committed-with-rows) offsets stand
@@ -86,6 +88,10 @@ class SinkConsumer:
         )
         self._paused: list[TopicPartition] = []
         self._stopped = StoppedPartitions(self._consumer, self.metrics.offset_out_of_range)
+        m = self.metrics
+        self._dlq_stall = DeadLetterStall(
+            self._consumer, self._stopped, m.dead_letter_stalled, m.dead_letter_failures
+        )
         self._owned: set[TopicPart] = set()  # what the callbacks assigned: no client call needed to count
         self._to_check: dict[TopicPart, int] = {}  # stored offsets to hold against the log, once settled
         self._rebalanced = False
@@ -295,10 +301,13 @@ class SinkConsumer:
         batch = sort_batch(messages, self._next, self._registry, self._stopped.stop)
         if not batch.spans:
             return None
-        self._dlq.send(batch.letters)  # before the DB commit: a dead letter is never dropped
         spans = [Span(t, p, first, end) for (t, p), (first, end) in batch.spans.items()]
         try:
+            self._dlq.send(batch.letters)  # before the DB commit: a dead letter is never dropped
             result = self._apply(spans, batch)
+        except DeadLetterFailed as exc:  # nothing committed: read the batch again, later for exc's partitions
+            self._dlq_stall.failed(exc, [(s.topic, s.partition, s.first) for s in spans])
+            return None
         except Fenced as exc:
             self.totals.fenced += 1
             self.metrics.fenced.inc()
@@ -307,6 +316,7 @@ class SinkConsumer:
             return None
         for span in spans:
             self._next[(span.topic, span.partition)] = span.end
+        self._dlq_stall.written(batch.spans)
         self._budget.spend(result.rows, result.seconds, time.monotonic())
         self._commit_to_kafka({(s.topic, s.partition): s.end for s in spans})
         t = self.totals
@@ -349,8 +359,7 @@ class SinkConsumer:
                 msg = batch.raw[(i.topic, i.partition, i.offset)]
                 log.warning("%s[%d]@%d refused by the database: %s", i.topic, i.partition, i.offset,
                             p.message)  # fmt: skip
-                letters.append(DeadLetter(i.topic, i.partition, i.offset, msg.key(), msg.value() or b"",
-                                          p.error_class, p.message))  # fmt: skip
+                letters.append(DeadLetter.of(msg, p.error_class, p.message, str(i.event.event_id)))
             self._dlq.send(letters)
             batch.refused = letters
 

@@ -24,6 +24,8 @@ class ConsumerMetrics:
     rate_limit: Gauge
     throttle: Gauge
     offset_out_of_range: Gauge
+    dead_letter_stalled: Gauge
+    dead_letter_failures: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ConsumerMetrics:
@@ -111,6 +113,17 @@ class ConsumerMetrics:
                 p + "offset_out_of_range",
                 "1 while a partition is stopped because its stored offset lies outside the log",
                 ["topic", "partition"],
+                registry=registry,
+            ),
+            dead_letter_stalled=Gauge(
+                p + "dead_letter_stalled",
+                "1 while a partition is stopped because the dead-letter topic did not take its dead letters",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            dead_letter_failures=Counter(
+                p + "dead_letter_failures_total",
+                "Batches not committed because the dead-letter topic did not take their dead letters",
                 registry=registry,
             ),
         )

@@ -133,7 +133,7 @@ def _non_negative(text: str) -> int:
 
 def _connect(s: OffsetsSettings) -> offsets_io.OffsetsIO:
     return offsets_io.OffsetsIO(
-        _bootstrap_servers(s),
+        resolve_bootstrap_servers(s.bootstrap_servers, s.state_dir),
         connection_conf(s.kafka_connection),
         resolve_database_url(s.database_url, s.state_dir),
         s.group_id,
@@ -141,14 +141,14 @@ def _connect(s: OffsetsSettings) -> offsets_io.OffsetsIO:
     )
 
 
-def _bootstrap_servers(s: OffsetsSettings) -> str:
-    """The setting if given, else the local stack's. Raises ConfigError when neither exists."""
-    if s.bootstrap_servers:
-        return s.bootstrap_servers
-    state = load_state(s.state_dir)
+def resolve_bootstrap_servers(bootstrap_servers: str, state_dir: Path) -> str:
+    """``bootstrap_servers`` if set, else the local stack's. Raises ConfigError when neither exists."""
+    if bootstrap_servers:
+        return bootstrap_servers
+    state = load_state(state_dir)
     if state is None:
         raise ConfigError(
-            f"no bootstrap_servers is set and no local stack exists in {s.state_dir}; "
+            f"no bootstrap_servers is set and no local stack exists in {state_dir}; "
             f"run `floodwall stack up` or pass --bootstrap-servers"
         )
     return state.layout.bootstrap_servers

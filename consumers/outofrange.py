@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -44,14 +45,29 @@ def misfit(stored: int, bounds: LogBounds) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class StopCause:
+    """Why a kind of stop happens: the gauge that shows it (labels topic, partition) and what to do."""
+
+    gauge: Gauge
+    advice: str
+
+
+MISFIT_ADVICE = "nothing skipped (see `floodwall offsets show`, then `floodwall offsets reset`)"
+
+
 class StoppedPartitions:
-    """The partitions this member holds stopped because of a misfit: paused in the client, one log line
-    each, mirrored into the gauge. The only place that pauses or frees a partition for this reason."""
+    """The partitions this member holds stopped: paused in the client, one log line each, mirrored into
+    a gauge. The only place that pauses or frees a partition for such a reason. A stored offset that does
+    not fit the log is the default cause; another (an unwritable dead-letter topic) brings its own gauge
+    and a time before which it is not re-checked (a back-off)."""
 
     def __init__(self, consumer: Consumer, gauge: Gauge) -> None:
         self._consumer = consumer
-        self._gauge = gauge
+        self._misfit = StopCause(gauge, MISFIT_ADVICE)
         self._reasons: dict[TopicPart, str] = {}
+        self._causes: dict[TopicPart, StopCause] = {}
+        self._not_before: dict[TopicPart, float] = {}
 
     def check(self, key: TopicPart, stored: int) -> bool:
         """Stop the partition when ``stored`` lies outside its log (read from the broker); True if it fits.
@@ -69,40 +85,51 @@ class StoppedPartitions:
             self.stop(key, reason)
         return reason is None
 
-    def stop(self, key: TopicPart, reason: str) -> None:
-        """Pause ``key`` and record why; logs one line the first time (not on every re-check)."""
+    def stop(
+        self, key: TopicPart, reason: str, cause: StopCause | None = None, not_before: float = 0.0
+    ) -> None:
+        """Pause ``key`` and record why; logs one line the first time (not on every re-check). ``cause``
+        defaults to a misfit; :meth:`recheck` leaves the partition alone until ``not_before``
+        (time.monotonic())."""
+        cause = cause or self._misfit
         if key not in self._reasons:
-            log.error(
-                "%s[%d]: %s; partition stopped, nothing skipped (see `floodwall offsets show`, then "
-                "`floodwall offsets reset`)", key[0], key[1], reason,
-            )  # fmt: skip
+            log.error("%s[%d]: %s; partition stopped, %s", key[0], key[1], reason, cause.advice)
         self._reasons[key] = reason
+        self._causes[key] = cause
+        self._not_before[key] = not_before
         self._consumer.pause([TopicPartition(*key)])
-        self._gauge.labels(key[0], str(key[1])).set(1)
+        cause.gauge.labels(key[0], str(key[1])).set(1)
 
     def release(self, key: TopicPart) -> bool:
         """Forget ``key`` (revoked, or fitting again) without touching the client; True if it was stopped."""
         if self._reasons.pop(key, None) is None:
             return False
+        self._not_before.pop(key, None)
+        cause = self._causes.pop(key)
         with contextlib.suppress(KeyError):
-            self._gauge.remove(key[0], str(key[1]))
+            cause.gauge.remove(key[0], str(key[1]))
         return True
 
     def recheck(self, stored_offset: Callable[[TopicPart], int]) -> list[tuple[TopicPart, int]]:
         """Reposition and resume every stopped partition whose stored offset fits now (after an operator's
-        ``floodwall offsets reset``); returns those partitions with the offset they resume at."""
+        ``floodwall offsets reset``, or once a back-off has passed); returns those partitions with the
+        offset they resume at."""
         resumed = []
+        now = time.monotonic()
         for key in sorted(self._reasons):
+            if self._not_before[key] > now:
+                continue  # still backing off
             stored = stored_offset(key)
             if not self.check(key, stored):
                 continue
+            why = "fits the log again" if self._causes[key] is self._misfit else "is tried again"
             self.release(key)
             # Assigned afresh rather than seeked: after the fetch hit the misfit (auto.offset.reset=error)
             # librdkafka has stopped fetching the partition and refuses a seek (_STATE).
             self._consumer.incremental_unassign([TopicPartition(*key)])
             self._consumer.incremental_assign([TopicPartition(key[0], key[1], stored)])
             self._consumer.resume([TopicPartition(*key)])  # the pause outlives the assignment
-            log.info("%s[%d]: stored offset %d fits the log again; consuming", key[0], key[1], stored)
+            log.info("%s[%d]: stored offset %d %s; consuming", key[0], key[1], stored, why)
             resumed.append((key, stored))
         return resumed
 

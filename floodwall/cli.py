@@ -7,6 +7,7 @@ import sys
 
 from autoscaler import commands as autoscale_commands
 from consumers import commands as consume_commands
+from consumers import dlq_cmd as dlq_commands
 from consumers import offsets_cmd as offsets_commands
 from floodwall import __version__
 from floodwall import bench as bench_commands
@@ -34,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     produce_commands.register(commands)
     consume_commands.register(commands)
     offsets_commands.register(commands)
+    dlq_commands.register(commands)
     autoscale_commands.register(commands)
     bench_commands.register(commands)
     demo_command.register(commands)

@@ -9,9 +9,26 @@ from dataclasses import dataclass
 from confluent_kafka import KafkaError, KafkaException
 
 # NewTopic's documented home is confluent_kafka.admin, whose stub does not re-export it.
-from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
+from confluent_kafka.admin import (  # type: ignore[attr-defined]
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    NewTopic,
+    ResourceType,
+)
 
 from floodwall.errors import FloodwallError
+
+DEFAULT_DLQ_RETENTION_DAYS = 14.0
+DAY_MS = 86_400_000
+
+
+def dlq_topic_config(retention_days: float) -> dict[str, str]:
+    """The dead-letter topic's own settings: an explicit retention (not the broker's default), long
+    enough to notice, fix and replay. Retention counts from the record timestamps, and a dead letter
+    keeps its original event's timestamp: a letter of an event already N days old is kept N days less."""
+    return {"retention.ms": str(round(retention_days * DAY_MS))}
 
 
 @dataclass(frozen=True)
@@ -31,20 +48,25 @@ def ensure_topics(
     replication_factor: int | None = None,
     connection: Mapping[str, str] | None = None,
     config: Mapping[str, str] | None = None,
+    enforced: Mapping[str, Mapping[str, str]] | None = None,
 ) -> list[TopicOutcome]:
     """Create each topic that does not exist yet with ``partitions`` partitions and ``replication_factor``
     copies (None: the cluster's ``default.replication.factor``; a production cluster wants 3) and the
     topic ``config`` given (e.g. ``min.insync.replicas``; unset keys take the broker's defaults).
 
     Existing topics are left as they are (their partition count is reported, never changed: adding
-    partitions would move keys and break per-key ordering). Raises FloodwallError when the broker
-    cannot be reached or refuses a topic.
+    partitions would move keys and break per-key ordering), except for the ``enforced`` settings
+    ({topic: {key: value}}, e.g. the DLQ's retention): those are given to new topics and set on existing
+    ones too (other keys untouched). Raises FloodwallError when the broker cannot be reached or refuses
+    a topic or a setting.
     """
     admin = AdminClient(
         {"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000, **(connection or {})}
     )
     copies = -1 if replication_factor is None else replication_factor  # -1: the broker's default
-    new = [NewTopic(name, num_partitions=partitions, replication_factor=copies, config=dict(config or {}))
+    enforced = enforced or {}
+    new = [NewTopic(name, num_partitions=partitions, replication_factor=copies,
+                    config={**(config or {}), **enforced.get(name, {})})
            for name in names]  # fmt: skip
     futures = admin.create_topics(
         new,
@@ -64,11 +86,37 @@ def ensure_topics(
             err = exc.args[0]
             if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
                 raise FloodwallError(f"cannot create topic {name!r} on {bootstrap_servers}: {err}") from None
+    existing = {name: enforced[name] for name in names if name in enforced and name not in created}
+    if existing:
+        _set_topic_configs(admin, bootstrap_servers, existing, timeout_s)
     partitions_of = _wait_for_leaders(admin, bootstrap_servers, names, timeout_s)
     return [
         TopicOutcome(name, "created" if name in created else "exists", partitions_of.get(name, 0))
         for name in names
     ]
+
+
+def _set_topic_configs(
+    admin: AdminClient, bootstrap_servers: str, configs: Mapping[str, Mapping[str, str]], timeout_s: float
+) -> None:
+    """Set (IncrementalAlterConfigs SET) the given keys on existing topics. Raises FloodwallError."""
+    resources = [
+        ConfigResource(ResourceType.TOPIC, name, incremental_configs=[
+            ConfigEntry(key, value, incremental_operation=AlterConfigOpType.SET)
+            for key, value in config.items()
+        ])
+        for name, config in configs.items()
+    ]  # fmt: skip
+    futures = admin.incremental_alter_configs(resources, request_timeout=timeout_s)
+    for resource, future in futures.items():
+        try:
+            future.result(timeout=timeout_s)
+        except (KafkaException, TimeoutError) as exc:
+            reason = exc.args[0] if exc.args else f"no answer within {timeout_s:g} s"
+            raise FloodwallError(
+                f"cannot set {', '.join(configs[resource.name])} on topic {resource.name!r} on "
+                f"{bootstrap_servers}: {reason}"
+            ) from None
 
 
 def _wait_for_leaders(

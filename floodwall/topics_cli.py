@@ -15,7 +15,7 @@ from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.kafkaconn import KafkaConnection, connection_conf, kafka_connection_field
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName
-from floodwall.topics import ensure_topics
+from floodwall.topics import DEFAULT_DLQ_RETENTION_DAYS, dlq_topic_config, ensure_topics
 
 
 class TopicsSettings(ServiceSettings):
@@ -28,6 +28,10 @@ class TopicsSettings(ServiceSettings):
     orders_topic: TopicName = Field("orders", description="topic of order events (key: order id)")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events (key: SKU)")
     dlq_topic: TopicName = Field("dlq", description="dead-letter topic")
+    dlq_retention_days: float = Field(
+        DEFAULT_DLQ_RETENTION_DAYS, gt=0, le=3650,
+        description="how long the dead-letter topic keeps dead letters (set on existing topics too)",
+    )  # fmt: skip
     partitions: int = Field(12, ge=1, le=1024, description="partitions per topic (ceiling on parallelism)")
     replication_factor: int = Field(
         1, ge=1, le=16, description="copies of each partition (1 for a single broker; 3 in production)"
@@ -44,8 +48,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "create",
         help="create the orders, inventory and dead-letter topics (existing ones are kept)",
         description="Create each missing topic with the given partitions and replication factor. "
-        "Existing topics are never changed: adding partitions would move keys and break per-key "
-        "ordering, so a different partition count is reported, not applied.",
+        "Existing topics are not changed: adding partitions would move keys and break per-key "
+        "ordering, so a different partition count is reported, not applied. The one exception: the "
+        "dead-letter topic's retention (--dlq-retention-days) is set on it whether new or not.",
     )
     add_settings_flags(create, TopicsSettings)
     create.set_defaults(handler=_create)
@@ -60,8 +65,10 @@ def _create(args: argparse.Namespace) -> int:
         timeout_s=s.topics_timeout_s,
         replication_factor=s.replication_factor,
         connection=connection_conf(s.kafka_connection),
+        enforced={s.dlq_topic: dlq_topic_config(s.dlq_retention_days)},
     )
     for t in outcomes:
         note = "" if t.partitions == s.partitions else f" (not {s.partitions}: left as it is)"
-        print(f"topic {t.name}: {t.outcome}, {t.partitions} partitions{note}")
+        retention = f", retention {s.dlq_retention_days:g} days" if t.name == s.dlq_topic else ""
+        print(f"topic {t.name}: {t.outcome}, {t.partitions} partitions{note}{retention}")
     return 0

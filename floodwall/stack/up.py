@@ -16,7 +16,7 @@ from floodwall.stack.parts import Part, build_parts, pg_os_user
 from floodwall.stack.procs import ProcessRecord, is_running, spawn, tail
 from floodwall.stack.provision import provision_database
 from floodwall.stack.state import StackState, load_or_create_secrets, load_state, write_client_pgpass
-from floodwall.topics import ensure_topics
+from floodwall.topics import DEFAULT_DLQ_RETENTION_DAYS, dlq_topic_config, ensure_topics
 
 T = TypeVar("T")
 Say = Callable[[str], None]
@@ -87,6 +87,7 @@ def stack_up(requested: StackSettings, say: Say = print) -> StackState:
         s.partitions,
         replication_factor=layout.replication_factor,
         config={"min.insync.replicas": str(layout.min_insync_replicas)},
+        enforced={s.dlq_topic: dlq_topic_config(DEFAULT_DLQ_RETENTION_DAYS)},
     )
     say("  topics: " + ", ".join(f"{t.name} ({t.partitions} partitions, {t.outcome})" for t in topics))
     brokers = [p.name for p in parts if p.name.startswith("broker-")]

@@ -16,7 +16,7 @@ def test_help_lists_only_implemented_commands() -> None:
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     assert set(commands.choices) == {"stack", "db", "topics", "schemas", "produce", "consume", "offsets",
-                                     "autoscale", "bench", "loadgen", "demo"}  # fmt: skip
+                                     "dlq", "autoscale", "bench", "loadgen", "demo"}  # fmt: skip
     result = floodwall("--help")
     assert result.returncode == 0 and all(name in result.stdout for name in commands.choices)
 

@@ -24,9 +24,11 @@ def test_create_passes_every_setting_to_the_admin_call(
         timeout_s: float,
         replication_factor: int,
         connection: dict[str, str],
+        enforced: dict[str, dict[str, str]],
     ) -> list[TopicOutcome]:
         calls.append(
             {
+                "enforced": enforced,
                 "bootstrap": bootstrap,
                 "names": names,
                 "partitions": partitions,
@@ -72,13 +74,14 @@ def test_create_passes_every_setting_to_the_admin_call(
             "timeout_s": 5.0,
             "rf": 3,
             "connection": {"security.protocol": "SSL"},
+            "enforced": {"shop.dlq": {"retention.ms": str(14 * 86_400_000)}},  # the documented default
         }
     ]
     out = capsys.readouterr().out.splitlines()
     assert out == [
         "topic shop.orders: created, 24 partitions",
         "topic inventory: exists, 3 partitions (not 24: left as it is)",
-        "topic shop.dlq: created, 24 partitions",
+        "topic shop.dlq: created, 24 partitions, retention 14 days",
     ]
 
 
