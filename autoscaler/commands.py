@@ -12,10 +12,16 @@ import json
 import logging
 from typing import Any
 
-from autoscaler.config import DAEMON_FIELDS, AutoscalerSettings, PolicyName, SimulationSettings, build_policy
-from autoscaler.fleetmodel import FleetParams
-from autoscaler.simulate import FLEET_MODES, SimParams, SimResult, compare, enforces_budget
-from autoscaler.traces import Trace, load_trace, shipped_names
+from floodwall.autoscaler.config import (
+    DAEMON_FIELDS,
+    AutoscalerSettings,
+    PolicyName,
+    SimulationSettings,
+    build_policy,
+)
+from floodwall.autoscaler.fleetmodel import FleetParams
+from floodwall.autoscaler.simulate import FLEET_MODES, SimParams, SimResult, compare, enforces_budget
+from floodwall.autoscaler.traces import Trace, load_trace, shipped_names
 from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.errors import ConfigError
 
@@ -39,7 +45,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> a
 def _run_daemon(args: argparse.Namespace) -> int:
     settings = settings_from_args(AutoscalerSettings, args)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    from autoscaler.run import run  # the daemon's I/O libraries are not needed by `simulate`
+    from floodwall.autoscaler.run import run  # the daemon's I/O libraries are not needed by `simulate`
 
     return run(settings)
 

@@ -13,9 +13,9 @@ from typing import ClassVar, Literal, Self
 
 from pydantic import Field, model_validator
 
-from autoscaler import hpa
-from autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy
-from autoscaler.policy_keda import KedaParams, KedaPolicy
+from floodwall.autoscaler import hpa
+from floodwall.autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy
+from floodwall.autoscaler.policy_keda import KedaParams, KedaPolicy
 from floodwall.kafkaconn import KafkaConnection, kafka_connection_field
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName, default_state_dir

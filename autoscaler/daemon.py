@@ -7,10 +7,10 @@ import threading
 import time
 from typing import Any
 
-from autoscaler.actuators import ActuationError, Actuator
-from autoscaler.measure import MeasureError, Measurer
-from autoscaler.metrics import AutoscalerMetrics, drain_seconds
-from autoscaler.model import Decision, Policy
+from floodwall.autoscaler.actuators import ActuationError, Actuator
+from floodwall.autoscaler.measure import MeasureError, Measurer
+from floodwall.autoscaler.metrics import AutoscalerMetrics, drain_seconds
+from floodwall.autoscaler.model import Decision, Policy
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from autoscaler.model import PartitionOffsets
-from consumers.ratelimit import partition_share
+from floodwall.autoscaler.model import PartitionOffsets
+from floodwall.consumers.ratelimit import partition_share
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import math
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from autoscaler.model import prune_before
+from floodwall.autoscaler.model import prune_before
 
 PolicyKind = Literal["Pods", "Percent"]
 SelectPolicy = Literal["Max", "Min", "Disabled"]

@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from autoscaler.model import HEALTHY_DB, DbHealth, PartitionOffsets, Snapshot
+from floodwall.autoscaler.model import HEALTHY_DB, DbHealth, PartitionOffsets, Snapshot
 from floodwall.errors import FloodwallError
 from floodwall.offsets import GroupPositionReader, OffsetsUnavailable
 from floodwall.stack.probes import ProbeFailed, http_get

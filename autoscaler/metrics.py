@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from autoscaler.model import Decision, Snapshot
+from floodwall.autoscaler.model import Decision, Snapshot
 
 
 def drain_seconds(snapshot: Snapshot) -> float:

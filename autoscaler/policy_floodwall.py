@@ -37,7 +37,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 
-from autoscaler.model import Decision, Snapshot, ceil_div, prune_before
+from floodwall.autoscaler.model import Decision, Snapshot, ceil_div, prune_before
 
 
 @dataclass(frozen=True)

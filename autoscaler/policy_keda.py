@@ -29,8 +29,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
-from autoscaler import hpa
-from autoscaler.model import Decision, PartitionOffsets, Snapshot
+from floodwall.autoscaler import hpa
+from floodwall.autoscaler.model import Decision, PartitionOffsets, Snapshot
 
 OffsetResetPolicy = Literal["latest", "earliest"]
 

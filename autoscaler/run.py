@@ -15,13 +15,13 @@ from types import FrameType
 
 from prometheus_client import CollectorRegistry
 
-from autoscaler.actuators import Actuator
-from autoscaler.actuators.kubernetes import KubernetesDeployment
-from autoscaler.actuators.local import LocalFleet
-from autoscaler.config import AutoscalerSettings, build_policy
-from autoscaler.daemon import Autoscaler
-from autoscaler.measure import MeasureConfig, Measurer
-from autoscaler.metrics import AutoscalerMetrics
+from floodwall.autoscaler.actuators import Actuator
+from floodwall.autoscaler.actuators.kubernetes import KubernetesDeployment
+from floodwall.autoscaler.actuators.local import LocalFleet
+from floodwall.autoscaler.config import AutoscalerSettings, build_policy
+from floodwall.autoscaler.daemon import Autoscaler
+from floodwall.autoscaler.measure import MeasureConfig, Measurer
+from floodwall.autoscaler.metrics import AutoscalerMetrics
 from floodwall.httpserve import ServiceHttp
 from floodwall.kafkaconn import connection_conf
 from floodwall.promtargets import register_target

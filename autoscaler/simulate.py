@@ -26,9 +26,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from autoscaler.fleetmodel import Fleet, FleetParams, TickFlow
-from autoscaler.model import HEALTHY_DB, DbHealth, Decision, Policy, Snapshot
-from autoscaler.traces import Trace
+from floodwall.autoscaler.fleetmodel import Fleet, FleetParams, TickFlow
+from floodwall.autoscaler.model import HEALTHY_DB, DbHealth, Decision, Policy, Snapshot
+from floodwall.autoscaler.traces import Trace
 
 FAILOVER_DB = DbHealth(
     primary_healthy=False, failing_over=True, detail="Patroni failover: no writable primary"

@@ -69,14 +69,14 @@ class Trace:
 
 def shipped_names() -> list[str]:
     """Names of the traces packaged with Floodwall."""
-    folder = resources.files("autoscaler") / "traces"
+    folder = resources.files("floodwall.autoscaler") / "traces"
     return sorted(f.name.removesuffix(".csv") for f in folder.iterdir() if f.name.endswith(".csv"))
 
 
 def load_trace(name_or_path: str) -> Trace:
     """A shipped trace by name, or a CSV file by path. Raises :class:`ConfigError` with one line."""
     if name_or_path in shipped_names():
-        text = (resources.files("autoscaler") / "traces" / f"{name_or_path}.csv").read_text("utf-8")
+        text = (resources.files("floodwall.autoscaler") / "traces" / f"{name_or_path}.csv").read_text("utf-8")
         return parse_trace(text, name_or_path)
     path = Path(name_or_path)
     if not path.is_file():

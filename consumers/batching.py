@@ -12,12 +12,12 @@ from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, Message
 
-from consumers.decide import Incoming
-from consumers.letters import DeadLetter
-from consumers.records import RecordError, event_from_record
-from producers.validation import problems
-from schemas.errors import SchemaError
-from schemas.registry import SchemaRegistry
+from floodwall.consumers.decide import Incoming
+from floodwall.consumers.letters import DeadLetter
+from floodwall.consumers.records import RecordError, event_from_record
+from floodwall.producers.validation import problems
+from floodwall.schemas.errors import SchemaError
+from floodwall.schemas.registry import SchemaRegistry
 
 log = logging.getLogger(__name__)
 

@@ -39,18 +39,18 @@ from confluent_kafka import Producer
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from consumers.config import ConsumerSettings
 from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import resolve_owner_database_url
 from floodwall.db.migrate import migrate
 from floodwall.errors import FloodwallError
 from floodwall.histograms import buckets_from_exposition, merge, quantile
+from floodwall.producers.bench import make_orders
+from floodwall.producers.events import OrderEvent
 from floodwall.redact import error_line
+from floodwall.schemas.registry import SchemaRegistry
 from floodwall.stack.probes import http_get
 from floodwall.topics import ensure_topics
-from producers.bench import make_orders
-from producers.events import OrderEvent
-from schemas.registry import SchemaRegistry
 
 SINK_ROWS_PER_EVENT = 5  # a bench order: its processed_events row, the order row and 3 item rows
 

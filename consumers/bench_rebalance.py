@@ -39,13 +39,13 @@ from pathlib import Path
 
 import psycopg
 
-from consumers.bench import bench_schema, consume_command, preload
-from consumers.config import ConsumerSettings
 from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.consumers.bench import bench_schema, consume_command, preload
+from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import resolve_owner_database_url
 from floodwall.errors import FloodwallError
+from floodwall.producers.bench import make_orders
 from floodwall.topics import ensure_topics
-from producers.bench import make_orders
 
 PROTOCOLS = ("consumer", "classic")
 ROWS_PER_EVENT = 5  # a bench order: processed_events, the order and 3 items

@@ -7,9 +7,9 @@ import logging
 import signal
 from types import FrameType
 
-from consumers.config import ConsumerSettings
-from consumers.loop import SinkConsumer
 from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.consumers.config import ConsumerSettings
+from floodwall.consumers.loop import SinkConsumer
 from floodwall.db.config import resolve_database_url
 
 

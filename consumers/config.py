@@ -82,7 +82,7 @@ def client_config(s: ConsumerSettings) -> dict[str, object]:
         "auto.offset.reset": "error",
         "max.poll.interval.ms": s.max_poll_interval_ms,
         "fetch.max.bytes": max(s.batch_max_bytes, 1024 * 1024),
-        "logger": logging.getLogger("consumers.librdkafka"),
+        "logger": logging.getLogger("floodwall.consumers.librdkafka"),
         **connection_conf(s.kafka_connection),
     }
     if s.group_protocol == "consumer":

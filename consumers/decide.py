@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from producers.events import AdjustmentKind, Event, InventoryEvent, OrderEvent, OrderEventType
+from floodwall.producers.events import AdjustmentKind, Event, InventoryEvent, OrderEvent, OrderEventType
 
 StockKey = tuple[str, str]  # (sku, warehouse)
 

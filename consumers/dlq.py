@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
-from consumers.letters import LAST_STAGE, DeadLetter, record
+from floodwall.consumers.letters import LAST_STAGE, DeadLetter, record
 from floodwall.errors import FloodwallError
 
 log = logging.getLogger(__name__)

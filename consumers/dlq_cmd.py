@@ -20,8 +20,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from consumers.dlq_io import DlqReader, replay
-from consumers.dlq_plan import (
+from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.consumers.dlq_io import DlqReader, replay
+from floodwall.consumers.dlq_plan import (
     Entry,
     ReplayPlan,
     Selection,
@@ -34,15 +35,20 @@ from consumers.dlq_plan import (
     plan_replay,
     summarize,
 )
-from consumers.letters import ERROR_MESSAGE, SCHEMA_FINGERPRINT, SOURCE_TIMESTAMP, StoredLetter, header_lines
-from consumers.offsets_cmd import resolve_bootstrap_servers
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.consumers.letters import (
+    ERROR_MESSAGE,
+    SCHEMA_FINGERPRINT,
+    SOURCE_TIMESTAMP,
+    StoredLetter,
+    header_lines,
+)
+from floodwall.consumers.offsets_cmd import resolve_bootstrap_servers
 from floodwall.errors import FloodwallError
 from floodwall.kafkaconn import KafkaConnection, connection_conf, kafka_connection_field
+from floodwall.schemas.errors import SchemaError
+from floodwall.schemas.registry import SchemaRegistry
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName, default_state_dir
-from schemas.errors import SchemaError
-from schemas.registry import SchemaRegistry
 
 REPLAY_IS_SAFE = (
     "Replaying is safe to repeat: the sink drops an event whose id it has processed already, so each "

@@ -13,8 +13,8 @@ from typing import cast
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from consumers.dlq_plan import Entry
-from consumers.letters import REPLAY_OF, Header, StoredLetter
+from floodwall.consumers.dlq_plan import Entry
+from floodwall.consumers.letters import REPLAY_OF, Header, StoredLetter
 from floodwall.errors import FloodwallError
 
 Progress = Callable[[int, int], None]  # (read so far, total to read)

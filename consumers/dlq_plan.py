@@ -11,10 +11,10 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from consumers.letters import EVENT_ID, StoredLetter
+from floodwall.consumers.letters import EVENT_ID, StoredLetter
 from floodwall.errors import ConfigError, FloodwallError
-from schemas.errors import SchemaError
-from schemas.registry import SchemaRegistry
+from floodwall.schemas.errors import SchemaError
+from floodwall.schemas.registry import SchemaRegistry
 
 
 class SelectionRefused(ConfigError):

@@ -17,8 +17,8 @@ from collections.abc import Iterable
 from confluent_kafka import Consumer, KafkaException, TopicPartition
 from prometheus_client import Counter, Gauge
 
-from consumers.dlq import DeadLetterFailed
-from consumers.outofrange import StopCause, StoppedPartitions
+from floodwall.consumers.dlq import DeadLetterFailed
+from floodwall.consumers.outofrange import StopCause, StoppedPartitions
 
 log = logging.getLogger(__name__)
 

@@ -14,8 +14,8 @@ from typing import cast
 
 from confluent_kafka import TIMESTAMP_NOT_AVAILABLE, Message
 
-from schemas.errors import MalformedMessage
-from schemas.framing import split
+from floodwall.schemas.errors import MalformedMessage
+from floodwall.schemas.framing import split
 
 SOURCE_TOPIC = "floodwall.source.topic"
 SOURCE_PARTITION = "floodwall.source.partition"

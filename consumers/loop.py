@@ -21,21 +21,21 @@ from typing import TypeVar
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from consumers.batching import Batch, sort_batch
-from consumers.config import ConsumerSettings, client_config
-from consumers.dbretry import Abandoned, retry_transient
-from consumers.dlq import DeadLetterFailed, DeadLetterQueue
-from consumers.dlqstall import DeadLetterStall
-from consumers.letters import DeadLetter
-from consumers.metrics import ConsumerMetrics
-from consumers.outofrange import StoppedPartitions
-from consumers.ratelimit import AdaptiveThrottle, MemberBudget
-from consumers.sink import ApplyResult, Fenced, Poisoned, PostgresSink, Span
+from floodwall.consumers.batching import Batch, sort_batch
+from floodwall.consumers.config import ConsumerSettings, client_config
+from floodwall.consumers.dbretry import Abandoned, retry_transient
+from floodwall.consumers.dlq import DeadLetterFailed, DeadLetterQueue
+from floodwall.consumers.dlqstall import DeadLetterStall
+from floodwall.consumers.letters import DeadLetter
+from floodwall.consumers.metrics import ConsumerMetrics
+from floodwall.consumers.outofrange import StoppedPartitions
+from floodwall.consumers.ratelimit import AdaptiveThrottle, MemberBudget
+from floodwall.consumers.sink import ApplyResult, Fenced, Poisoned, PostgresSink, Span
 from floodwall.httpserve import ServiceHttp
 from floodwall.kafkaconn import connection_conf
 from floodwall.promtargets import register_target
 from floodwall.redact import error_line
-from schemas.registry import SchemaRegistry
+from floodwall.schemas.registry import SchemaRegistry
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,9 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from consumers import offsets_io
-from consumers.offset_plan import (
+from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.consumers import offsets_io
+from floodwall.consumers.offset_plan import (
     OUT_OF_RANGE,
     Change,
     PartitionOffsets,
@@ -27,7 +28,6 @@ from consumers.offset_plan import (
     show_exit_status,
     summary,
 )
-from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.db.config import resolve_database_url
 from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError, FloodwallError

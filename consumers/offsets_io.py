@@ -14,8 +14,8 @@ import psycopg
 from confluent_kafka.admin import AdminClient
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from consumers.offset_plan import Change, PartitionOffsets
-from consumers.sink import PostgresSink
+from floodwall.consumers.offset_plan import Change, PartitionOffsets
+from floodwall.consumers.sink import PostgresSink
 from floodwall.errors import ConfigError, FloodwallError
 from floodwall.offsets import (
     OffsetsUnavailable,

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from producers.events import AdjustmentKind, Event, InventoryEvent, OrderEvent, OrderEventType, OrderItem
+from floodwall.producers.events import (
+    AdjustmentKind,
+    Event,
+    InventoryEvent,
+    OrderEvent,
+    OrderEventType,
+    OrderItem,
+)
 
 
 class RecordError(ValueError):

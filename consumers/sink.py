@@ -31,10 +31,10 @@ from uuid import UUID
 
 import psycopg
 
-from consumers.decide import Incoming, OrderRow, Plan, plan_batch
+from floodwall.consumers.decide import Incoming, OrderRow, Plan, plan_batch
 from floodwall.errors import FloodwallError
+from floodwall.producers.events import InventoryEvent
 from floodwall.redact import error_line
-from producers.events import InventoryEvent
 
 Conn = psycopg.Connection[tuple[object, ...]]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from consumers import bench as sink_bench
-from consumers import bench_rebalance as rebalance_bench
-from producers import bench as sdk_bench
+from floodwall.consumers import bench as sink_bench
+from floodwall.consumers import bench_rebalance as rebalance_bench
+from floodwall.producers import bench as sdk_bench
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

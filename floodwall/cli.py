@@ -5,20 +5,20 @@ from __future__ import annotations
 import argparse
 import sys
 
-from autoscaler import commands as autoscale_commands
-from consumers import commands as consume_commands
-from consumers import dlq_cmd as dlq_commands
-from consumers import offsets_cmd as offsets_commands
 from floodwall import __version__
 from floodwall import bench as bench_commands
 from floodwall import topics_cli as topics_commands
+from floodwall.autoscaler import commands as autoscale_commands
+from floodwall.consumers import commands as consume_commands
+from floodwall.consumers import dlq_cmd as dlq_commands
+from floodwall.consumers import offsets_cmd as offsets_commands
 from floodwall.db import commands as db_commands
 from floodwall.errors import ConfigError, FloodwallError
+from floodwall.loadgen import commands as loadgen_commands
+from floodwall.loadgen import demo as demo_command
+from floodwall.producers import commands as produce_commands
+from floodwall.schemas import commands as schemas_commands
 from floodwall.stack import commands as stack_commands
-from loadgen import commands as loadgen_commands
-from loadgen import demo as demo_command
-from producers import commands as produce_commands
-from schemas import commands as schemas_commands
 
 
 def build_parser() -> argparse.ArgumentParser:

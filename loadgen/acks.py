@@ -19,7 +19,7 @@ from typing import IO, NamedTuple
 from uuid import UUID
 
 from floodwall.privatefs import open_private
-from producers.delivery import DeliveryStatus
+from floodwall.producers.delivery import DeliveryStatus
 
 EVENT_TYPES = (
     "order.placed",

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from floodwall.cliargs import add_settings_flags, settings_from_args
-from loadgen.config import LoadgenSettings
+from floodwall.loadgen.config import LoadgenSettings
 
 # rich, matplotlib and the runner are imported by the handlers: every other floodwall command would
 # otherwise pay for loading them.
@@ -100,7 +100,7 @@ def _exit_status(report: dict[str, object]) -> int:
 def _run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from loadgen.runner import execute, prepare_trace, resolve_endpoints
+    from floodwall.loadgen.runner import execute, prepare_trace, resolve_endpoints
 
     settings = settings_from_args(LoadgenSettings, args)
     resolve_endpoints(settings)  # a missing stack or URL is reported before seconds of generating
@@ -114,8 +114,8 @@ def _run(args: argparse.Namespace) -> int:
 def _replay(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from loadgen.runner import execute
-    from loadgen.trace import open_trace
+    from floodwall.loadgen.runner import execute
+    from floodwall.loadgen.trace import open_trace
 
     settings = settings_from_args(LoadgenSettings, args)
     trace = open_trace(args.trace)
@@ -125,8 +125,8 @@ def _replay(args: argparse.Namespace) -> int:
 def _generate(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from loadgen.runner import prepare_trace
-    from loadgen.tracegen import profile_from_json
+    from floodwall.loadgen.runner import prepare_trace
+    from floodwall.loadgen.tracegen import profile_from_json
 
     settings = settings_from_args(LoadgenSettings, args)
     console = Console()
@@ -150,7 +150,7 @@ def _generate(args: argparse.Namespace) -> int:
 def _verify(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from loadgen.runner import finish, reopen, resolve_endpoints
+    from floodwall.loadgen.runner import finish, reopen, resolve_endpoints
 
     settings = settings_from_args(LoadgenSettings, args)
     run_dir = settings.report_dir / "run"

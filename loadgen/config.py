@@ -10,11 +10,11 @@ from pydantic import AfterValidator, Field, model_validator
 
 from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError
+from floodwall.loadgen.generator import Workload
+from floodwall.loadgen.profiles import Profile, ProfileName, build_profile
 from floodwall.settings import ServiceSettings
 from floodwall.stack.config import TopicName, default_state_dir
 from floodwall.stack.state import load_state
-from loadgen.generator import Workload
-from loadgen.profiles import Profile, ProfileName, build_profile
 
 
 def _namespace(value: str) -> str:

@@ -27,21 +27,21 @@ from prometheus_client import CollectorRegistry
 from pydantic import Field
 from rich.console import Console
 
-from autoscaler.actuators import Actuator
-from autoscaler.config import AutoscalerSettings, build_policy
-from autoscaler.daemon import Autoscaler
-from autoscaler.measure import Measurer
-from autoscaler.metrics import AutoscalerMetrics
-from autoscaler.run import build_actuator, measure_config
+from floodwall.autoscaler.actuators import Actuator
+from floodwall.autoscaler.config import AutoscalerSettings, build_policy
+from floodwall.autoscaler.daemon import Autoscaler
+from floodwall.autoscaler.measure import Measurer
+from floodwall.autoscaler.metrics import AutoscalerMetrics
+from floodwall.autoscaler.run import build_actuator, measure_config
 from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.errors import FloodwallError
+from floodwall.loadgen.config import LoadgenSettings
+from floodwall.loadgen.runner import execute, prepare_trace
 from floodwall.settings import ServiceSettings, load_settings
 from floodwall.stack.config import StackSettings, default_state_dir
 from floodwall.stack.down import stack_down
 from floodwall.stack.state import load_state
 from floodwall.stack.up import stack_up
-from loadgen.config import LoadgenSettings
-from loadgen.runner import execute, prepare_trace
 
 log = logging.getLogger(__name__)
 

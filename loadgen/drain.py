@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from loadgen.acks import Ack
+from floodwall.loadgen.acks import Ack
 
 Partition = tuple[str, int]
 

@@ -13,8 +13,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from consumers.decide import event_type_of
-from producers.events import AdjustmentKind, Event, InventoryEvent
+from floodwall.consumers.decide import event_type_of
+from floodwall.producers.events import AdjustmentKind, Event, InventoryEvent
 
 StockKey = tuple[str, str]
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from floodwall.errors import FloodwallError
+from floodwall.loadgen.sampler import Point
 from floodwall.privatefs import write_private
-from loadgen.sampler import Point
 
 RUN_FILE = "run.json"
 

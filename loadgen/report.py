@@ -10,12 +10,12 @@ import json
 from pathlib import Path
 from typing import Any
 
+from floodwall.loadgen.drain import DrainResult
+from floodwall.loadgen.pacer import PerSecond, windows, worst_error
+from floodwall.loadgen.record import RunRecord
+from floodwall.loadgen.verdict import Findings, Verdict
+from floodwall.loadgen.verify import DbReport
 from floodwall.privatefs import write_private
-from loadgen.drain import DrainResult
-from loadgen.pacer import PerSecond, windows, worst_error
-from loadgen.record import RunRecord
-from loadgen.verdict import Findings, Verdict
-from loadgen.verify import DbReport
 
 ACCURACY_WINDOW_S = 10
 NOT_VERIFIED = "NOT VERIFIED"

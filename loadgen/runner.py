@@ -24,24 +24,24 @@ from rich.console import Console
 
 from floodwall.db.config import resolve_database_url
 from floodwall.errors import FloodwallError
+from floodwall.loadgen.acks import read_acks
+from floodwall.loadgen.chart import write_chart
+from floodwall.loadgen.config import LoadgenSettings, resolve_endpoint
+from floodwall.loadgen.drain import DrainResult, spans_of, wait_drained
+from floodwall.loadgen.pacer import processes_for
+from floodwall.loadgen.record import RUN_FILE, RunRecord, Target
+from floodwall.loadgen.report import build_report, findings_of, ingress_per_second, write_json
+from floodwall.loadgen.sampler import Probe, Sampler, default_probes
+from floodwall.loadgen.send import SendOutcome, Tick, send_trace
+from floodwall.loadgen.terminal import print_summary, progress_bars
+from floodwall.loadgen.trace import Trace
+from floodwall.loadgen.tracegen import generate_trace, planned_events, profile_from_json
+from floodwall.loadgen.verdict import judge
+from floodwall.loadgen.verify import verify_database
+from floodwall.producers.config import ProducerSettings
 from floodwall.redact import error_line
+from floodwall.schemas.registry import SchemaRegistry
 from floodwall.settings import load_settings
-from loadgen.acks import read_acks
-from loadgen.chart import write_chart
-from loadgen.config import LoadgenSettings, resolve_endpoint
-from loadgen.drain import DrainResult, spans_of, wait_drained
-from loadgen.pacer import processes_for
-from loadgen.record import RUN_FILE, RunRecord, Target
-from loadgen.report import build_report, findings_of, ingress_per_second, write_json
-from loadgen.sampler import Probe, Sampler, default_probes
-from loadgen.send import SendOutcome, Tick, send_trace
-from loadgen.terminal import print_summary, progress_bars
-from loadgen.trace import Trace
-from loadgen.tracegen import generate_trace, planned_events, profile_from_json
-from loadgen.verdict import judge
-from loadgen.verify import verify_database
-from producers.config import ProducerSettings
-from schemas.registry import SchemaRegistry
 
 PREFLIGHT_IDS = 200
 

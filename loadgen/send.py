@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from floodwall.errors import FloodwallError
+from floodwall.loadgen.pacer import PerSecond
+from floodwall.loadgen.sender import SenderResult, SenderSpec, SenderSync, sender_main
+from floodwall.loadgen.trace import Trace
 from floodwall.privatefs import make_private_dir
-from loadgen.pacer import PerSecond
-from loadgen.sender import SenderResult, SenderSpec, SenderSync, sender_main
-from loadgen.trace import Trace
-from producers.config import ProducerSettings
+from floodwall.producers.config import ProducerSettings
 
 # The initial restocks are due 1 s before t = 0; leave a little room for the senders to get going.
 LEAD_IN_S = 1.5

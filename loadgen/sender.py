@@ -27,18 +27,18 @@ from uuid import UUID
 
 from prometheus_client import CollectorRegistry
 
-from consumers.decide import event_type_of
-from consumers.records import event_from_record
+from floodwall.consumers.decide import event_type_of
+from floodwall.consumers.records import event_from_record
 from floodwall.errors import FloodwallError
-from loadgen.acks import Ack, AckStatus, AckWriter
-from loadgen.pacer import PerSecond, wait_before
-from loadgen.trace import open_trace
-from producers.config import ProducerSettings
-from producers.delivery import Delivery, DeliveryStatus
-from producers.events import Event, OrderEvent
-from producers.metrics import ProducerMetrics
-from producers.producer import EventProducer
-from schemas.registry import SchemaRegistry
+from floodwall.loadgen.acks import Ack, AckStatus, AckWriter
+from floodwall.loadgen.pacer import PerSecond, wait_before
+from floodwall.loadgen.trace import open_trace
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.delivery import Delivery, DeliveryStatus
+from floodwall.producers.events import Event, OrderEvent
+from floodwall.producers.metrics import ProducerMetrics
+from floodwall.producers.producer import EventProducer
+from floodwall.schemas.registry import SchemaRegistry
 
 log = logging.getLogger(__name__)
 

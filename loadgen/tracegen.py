@@ -8,10 +8,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from loadgen.generator import Generator, Workload
-from loadgen.profiles import DayCurve, FlashSale, Profile, Ramp, Steady, expected_events, schedule
-from loadgen.trace import Trace, TraceWriter, open_trace
-from schemas.registry import SchemaRegistry
+from floodwall.loadgen.generator import Generator, Workload
+from floodwall.loadgen.profiles import DayCurve, FlashSale, Profile, Ramp, Steady, expected_events, schedule
+from floodwall.loadgen.trace import Trace, TraceWriter, open_trace
+from floodwall.schemas.registry import SchemaRegistry
 
 TRACE_FORMAT = 1
 _PROFILES: dict[str, type[Any]] = {

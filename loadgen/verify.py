@@ -18,8 +18,8 @@ from typing import Any
 
 import psycopg
 
-from loadgen.acks import TYPE_CODE, Ack
-from loadgen.verdict import SkuFindings, SkuLedger, judge_skus
+from floodwall.loadgen.acks import TYPE_CODE, Ack
+from floodwall.loadgen.verdict import SkuFindings, SkuLedger, judge_skus
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 PLACED = TYPE_CODE["order.placed"]

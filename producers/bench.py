@@ -20,13 +20,13 @@ from prometheus_client import CollectorRegistry
 
 from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.errors import FloodwallError
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.delivery import DeliveryStatus
+from floodwall.producers.events import OrderEvent, OrderItem
+from floodwall.producers.metrics import ProducerMetrics
+from floodwall.producers.producer import EventProducer
+from floodwall.schemas.registry import SchemaRegistry
 from floodwall.topics import ensure_topics
-from producers.config import ProducerSettings
-from producers.delivery import DeliveryStatus
-from producers.events import OrderEvent, OrderItem
-from producers.metrics import ProducerMetrics
-from producers.producer import EventProducer
-from schemas.registry import SchemaRegistry
 
 BENCH_TOPIC = "floodwall-bench-orders"
 

@@ -16,14 +16,20 @@ from typing import BinaryIO
 
 from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.errors import ConfigError, FloodwallError
-from producers.config import ProducerSettings
-from producers.event_ids import EventIds, IdScheme, namespace_for
-from producers.jsonio import TYPES, event_from_json
-from producers.jsonlines import DEFAULT_MAX_LINE_BYTES, BadLine, ParsedLine, read_json_lines
-from producers.produce_report import ProduceReport
-from producers.producer import EventProducer, EventRefused, ProducerClosed, ProducerFailed, ProducerQueueFull
-from producers.spool import SpoolFull
-from producers.validation import EventValidationError
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.event_ids import EventIds, IdScheme, namespace_for
+from floodwall.producers.jsonio import TYPES, event_from_json
+from floodwall.producers.jsonlines import DEFAULT_MAX_LINE_BYTES, BadLine, ParsedLine, read_json_lines
+from floodwall.producers.produce_report import ProduceReport
+from floodwall.producers.producer import (
+    EventProducer,
+    EventRefused,
+    ProducerClosed,
+    ProducerFailed,
+    ProducerQueueFull,
+)
+from floodwall.producers.spool import SpoolFull
+from floodwall.producers.validation import EventValidationError
 
 MAX_LINE_BYTES_LIMIT = 64 << 20
 _CLOSE_AFTER_INTERRUPT_S = 1.0

@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from producers.events import (
+from floodwall.producers.events import (
     AdjustmentKind,
     Event,
     InventoryEvent,
@@ -35,7 +35,7 @@ from producers.events import (
     order_total,
     utc_now,
 )
-from producers.validation import EventValidationError, FieldProblem, validate
+from floodwall.producers.validation import EventValidationError, FieldProblem, validate
 
 _ORDER_FIELDS = {
     "type",

@@ -24,8 +24,8 @@ from functools import partial
 from confluent_kafka import KafkaError, Message, Producer
 
 from floodwall.errors import FloodwallError
-from producers.config import ProducerSettings
-from producers.faults import (
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.faults import (
     RestartReason,
     is_outage,
     kafka_error_of,
@@ -33,12 +33,12 @@ from producers.faults import (
     restart_reason,
     stronger,
 )
-from producers.metrics import ProducerMetrics
-from producers.outbox import Outbox
-from producers.spool import SpoolRecord
+from floodwall.producers.metrics import ProducerMetrics
+from floodwall.producers.outbox import Outbox
+from floodwall.producers.spool import SpoolRecord
 
 log = logging.getLogger(__name__)
-_CLIENT_LOG = logging.getLogger("producers.librdkafka")
+_CLIENT_LOG = logging.getLogger("floodwall.producers.librdkafka")
 
 # How often the recovery thread probes an unreachable broker.
 _PROBE_INTERVAL_S = 0.25

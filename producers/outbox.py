@@ -14,9 +14,9 @@ from pathlib import Path
 
 from confluent_kafka import Message
 
-from producers.delivery import Delivery, DeliveryStatus
-from producers.metrics import ProducerMetrics
-from producers.spool import Spool, SpoolRecord
+from floodwall.producers.delivery import Delivery, DeliveryStatus
+from floodwall.producers.metrics import ProducerMetrics
+from floodwall.producers.spool import Spool, SpoolRecord
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from producers.delivery import Delivery, DeliveryStatus
-from producers.jsonlines import shorten
+from floodwall.producers.delivery import Delivery, DeliveryStatus
+from floodwall.producers.jsonlines import shorten
 
 MAX_REASONS_SHOWN = 20
 EXIT_OK, EXIT_PARTIAL, EXIT_INTERRUPTED = 0, 1, 130

@@ -30,17 +30,17 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from floodwall.errors import FloodwallError
-from producers.config import ProducerSettings
-from producers.delivery import Delivery, DeliveryStatus
-from producers.events import Event, InventoryEvent, OrderEvent
-from producers.faults import RestartReason, needs_new_client, should_spool
-from producers.guard import guarded_loop
-from producers.lifecycle import ClientSupervisor, ProducerFailed
-from producers.metrics import ProducerMetrics
-from producers.outbox import Outbox
-from producers.spool import Spool
-from producers.validation import EventValidationError, problems
-from schemas.registry import SchemaRegistry
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.delivery import Delivery, DeliveryStatus
+from floodwall.producers.events import Event, InventoryEvent, OrderEvent
+from floodwall.producers.faults import RestartReason, needs_new_client, should_spool
+from floodwall.producers.guard import guarded_loop
+from floodwall.producers.lifecycle import ClientSupervisor, ProducerFailed
+from floodwall.producers.metrics import ProducerMetrics
+from floodwall.producers.outbox import Outbox
+from floodwall.producers.spool import Spool
+from floodwall.producers.validation import EventValidationError, problems
+from floodwall.schemas.registry import SchemaRegistry
 
 __all__ = ["EventProducer", "EventRefused", "ProducerClosed", "ProducerFailed", "ProducerQueueFull"]
 

@@ -12,8 +12,15 @@ from datetime import datetime
 from uuid import UUID
 
 from floodwall.errors import FloodwallError
-from producers.currencies import ISO_4217
-from producers.events import AdjustmentKind, Event, InventoryEvent, OrderEvent, OrderEventType, is_int
+from floodwall.producers.currencies import ISO_4217
+from floodwall.producers.events import (
+    AdjustmentKind,
+    Event,
+    InventoryEvent,
+    OrderEvent,
+    OrderEventType,
+    is_int,
+)
 
 MAX_ITEMS = 500
 MAX_QUANTITY = 1_000_000

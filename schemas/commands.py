@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from schemas.compat import check_released
-from schemas.registry import package_dirs
+from floodwall.schemas.compat import check_released
+from floodwall.schemas.registry import package_dirs
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

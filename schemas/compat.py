@@ -15,7 +15,7 @@ from typing import Any
 
 from fastavro.schema import parse_schema
 
-from schemas.registry import load_current, load_released
+from floodwall.schemas.registry import load_current, load_released
 
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "string", "bytes"})
 # writer type -> reader types it can be read as, besides itself.

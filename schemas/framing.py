@@ -12,7 +12,7 @@ from typing import Any
 from fastavro.schema import fingerprint, to_parsing_canonical_form
 from fastavro.validation import ValidationError, validate
 
-from schemas.errors import MalformedMessage
+from floodwall.schemas.errors import MalformedMessage
 
 MARKER = b"\xc3\x01"
 HEADER_LEN = 10

@@ -22,8 +22,8 @@ from fastavro import schemaless_reader, schemaless_writer
 from fastavro.read import SchemaResolutionError
 from fastavro.schema import SchemaParseException, UnknownType, parse_schema
 
-from schemas.errors import IncompatibleSchema, MalformedMessage, SchemaError, UnknownFingerprint
-from schemas.framing import HEADER_LEN, MARKER, explain, fingerprint64, split
+from floodwall.schemas.errors import IncompatibleSchema, MalformedMessage, SchemaError, UnknownFingerprint
+from floodwall.schemas.framing import HEADER_LEN, MARKER, explain, fingerprint64, split
 
 _CURRENT_FILE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)\.avsc")
 _RELEASED_FILE = re.compile(r"([A-Za-z_][A-Za-z0-9_-]*)\.v([1-9][0-9]*)\.avsc")
@@ -57,7 +57,7 @@ class Decoded:
 
 def package_dirs() -> tuple[Traversable, Traversable]:
     """The ``avro`` (current) and ``released`` schema directories shipped inside the ``schemas`` package."""
-    root = importlib.resources.files("schemas")
+    root = importlib.resources.files("floodwall.schemas")
     return root / "avro", root / "released"
 
 

@@ -22,7 +22,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential_jitter
 
-from autoscaler.actuators import ActuationError
+from floodwall.autoscaler.actuators import ActuationError
 
 RETRYABLE_STATUS = {409, 429, 500, 502, 503, 504}
 

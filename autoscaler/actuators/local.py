@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autoscaler.actuators import ActuationError
+from floodwall.autoscaler.actuators import ActuationError
 from floodwall.privatefs import CHILD_UMASK, append_private
 
 log = logging.getLogger(__name__)

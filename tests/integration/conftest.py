@@ -17,6 +17,9 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.metrics import ProducerMetrics
+from floodwall.producers.producer import EventProducer
 from floodwall.settings import load_settings
 from floodwall.stack.config import StackSettings
 from floodwall.stack.down import stack_down
@@ -25,9 +28,6 @@ from floodwall.stack.probes import ephemeral_port_range
 from floodwall.stack.state import StackState
 from floodwall.stack.up import stack_up
 from floodwall.topics import ensure_topics
-from producers.config import ProducerSettings
-from producers.metrics import ProducerMetrics
-from producers.producer import EventProducer
 
 # Offsets inside a block of 40 ports: singles first, then the node ranges (up to 5 nodes each).
 _SINGLE_PORTS = {

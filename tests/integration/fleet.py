@@ -15,14 +15,14 @@ from pathlib import Path
 import psycopg
 from prometheus_client import CollectorRegistry
 
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.delivery import DeliveryStatus
+from floodwall.producers.events import Event, InventoryEvent, OrderEvent, OrderItem
+from floodwall.producers.metrics import ProducerMetrics
+from floodwall.producers.producer import EventProducer
 from floodwall.settings import load_settings
 from floodwall.stack.layout import Layout
 from floodwall.topics import ensure_topics
-from producers.config import ProducerSettings
-from producers.delivery import DeliveryStatus
-from producers.events import Event, InventoryEvent, OrderEvent, OrderItem
-from producers.metrics import ProducerMetrics
-from producers.producer import EventProducer
 from tests.helpers import clean_env
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
-from producers.producer import EventProducer
+from floodwall.producers.producer import EventProducer
 
 
 def metric(registry: CollectorRegistry, name: str, **labels: str) -> float:

@@ -12,12 +12,12 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
-from autoscaler.config import AutoscalerSettings, build_policy
-from autoscaler.daemon import Autoscaler
-from autoscaler.measure import Measurer
-from autoscaler.metrics import AutoscalerMetrics
-from autoscaler.model import Decision, Snapshot
-from autoscaler.run import build_actuator, measure_config
+from floodwall.autoscaler.config import AutoscalerSettings, build_policy
+from floodwall.autoscaler.daemon import Autoscaler
+from floodwall.autoscaler.measure import Measurer
+from floodwall.autoscaler.metrics import AutoscalerMetrics
+from floodwall.autoscaler.model import Decision, Snapshot
+from floodwall.autoscaler.run import build_actuator, measure_config
 from floodwall.settings import load_settings
 from floodwall.stack.layout import Layout
 from floodwall.topics import ensure_topics

@@ -13,18 +13,18 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from consumers.config import ConsumerSettings
-from consumers.loop import SinkConsumer
+from floodwall.consumers.config import ConsumerSettings
+from floodwall.consumers.loop import SinkConsumer
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.delivery import DeliveryStatus
+from floodwall.producers.events import Event, InventoryEvent, OrderEvent, OrderItem
+from floodwall.producers.metrics import ProducerMetrics
+from floodwall.producers.producer import EventProducer
+from floodwall.schemas.registry import SchemaRegistry
 from floodwall.settings import load_settings
 from floodwall.stack.layout import Layout
 from floodwall.stack.probes import http_get
 from floodwall.topics import ensure_topics
-from producers.config import ProducerSettings
-from producers.delivery import DeliveryStatus
-from producers.events import Event, InventoryEvent, OrderEvent, OrderItem
-from producers.metrics import ProducerMetrics
-from producers.producer import EventProducer
-from schemas.registry import SchemaRegistry
 from tests.integration.conftest import RunningStack
 
 pytestmark = pytest.mark.integration

@@ -21,17 +21,17 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
-from consumers.config import ConsumerSettings
-from consumers.dlq_io import DlqReader
-from consumers.letters import StoredLetter
-from consumers.loop import SinkConsumer
+from floodwall.consumers.config import ConsumerSettings
+from floodwall.consumers.dlq_io import DlqReader
+from floodwall.consumers.letters import StoredLetter
+from floodwall.consumers.loop import SinkConsumer
 from floodwall.offsets import read_group_positions
+from floodwall.producers.events import InventoryEvent, OrderEvent, OrderItem
+from floodwall.schemas.framing import fingerprint64, frame
+from floodwall.schemas.registry import SchemaRegistry, package_dirs
 from floodwall.settings import load_settings
 from floodwall.stack.layout import Layout
 from floodwall.topics import ensure_topics
-from producers.events import InventoryEvent, OrderEvent, OrderItem
-from schemas.framing import fingerprint64, frame
-from schemas.registry import SchemaRegistry, package_dirs
 from tests.helpers import floodwall
 from tests.integration.conftest import RunningStack
 from tests.integration.kafka_reading import read_topic

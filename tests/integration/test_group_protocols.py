@@ -21,15 +21,15 @@ from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient
 from prometheus_client import CollectorRegistry
 
-from consumers.config import ConsumerSettings
-from consumers.loop import SinkConsumer
+from floodwall.consumers.config import ConsumerSettings
+from floodwall.consumers.loop import SinkConsumer
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.events import InventoryEvent
+from floodwall.producers.metrics import ProducerMetrics
+from floodwall.producers.producer import EventProducer
 from floodwall.settings import load_settings
 from floodwall.stack.layout import Layout
 from floodwall.topics import ensure_topics
-from producers.config import ProducerSettings
-from producers.events import InventoryEvent
-from producers.metrics import ProducerMetrics
-from producers.producer import EventProducer
 from tests.integration.conftest import RunningStack
 
 pytestmark = pytest.mark.integration

@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from consumers.config import ConsumerSettings
-from consumers.loop import SinkConsumer
+from floodwall.consumers.config import ConsumerSettings
+from floodwall.consumers.loop import SinkConsumer
 from floodwall.settings import load_settings
 from floodwall.stack.layout import Layout
 from floodwall.topics import ensure_topics

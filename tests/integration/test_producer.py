@@ -8,14 +8,14 @@ from collections import defaultdict
 import pytest
 from prometheus_client import CollectorRegistry
 
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.delivery import DeliveryStatus
+from floodwall.producers.events import InventoryEvent, OrderEvent, OrderItem
+from floodwall.producers.metrics import ProducerMetrics
+from floodwall.producers.producer import EventProducer
+from floodwall.producers.validation import EventValidationError
 from floodwall.stack.procs import stop
 from floodwall.stack.up import stack_up
-from producers.config import ProducerSettings
-from producers.delivery import DeliveryStatus
-from producers.events import InventoryEvent, OrderEvent, OrderItem
-from producers.metrics import ProducerMetrics
-from producers.producer import EventProducer
-from producers.validation import EventValidationError
 from tests.integration.conftest import RunningStack
 from tests.integration.kafka_reading import decode_single_object, load_schema, read_topic
 from tests.integration.producing import is_online, metric

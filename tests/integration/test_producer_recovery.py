@@ -20,14 +20,14 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.delivery import Delivery, DeliveryStatus
+from floodwall.producers.events import InventoryEvent
+from floodwall.producers.producer import EventProducer
 from floodwall.stack.layout import Layout
 from floodwall.stack.procs import stop
 from floodwall.stack.up import stack_up
 from floodwall.topics import ensure_topics
-from producers.config import ProducerSettings
-from producers.delivery import Delivery, DeliveryStatus
-from producers.events import InventoryEvent
-from producers.producer import EventProducer
 from tests.integration.conftest import RunningStack, running_stack
 from tests.integration.kafka_reading import decode_single_object, load_schema, read_topic
 from tests.integration.producing import is_online, metric

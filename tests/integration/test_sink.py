@@ -10,10 +10,10 @@ from collections.abc import Callable, Iterator
 import psycopg
 import pytest
 
-from consumers.decide import Incoming
-from consumers.sink import Fenced, PostgresSink, Span
+from floodwall.consumers.decide import Incoming
+from floodwall.consumers.sink import Fenced, PostgresSink, Span
+from floodwall.producers.events import Event, InventoryEvent, OrderEvent, OrderItem
 from floodwall.stack.layout import Layout
-from producers.events import Event, InventoryEvent, OrderEvent, OrderItem
 from tests.integration.conftest import RunningStack
 
 pytestmark = pytest.mark.integration

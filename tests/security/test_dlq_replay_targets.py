@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from consumers import letters as L
-from consumers.dlq_plan import Entry, NothingToReplay, Selection, plan_replay
-from consumers.letters import DeadLetter, StoredLetter, record
+from floodwall.consumers import letters as L
+from floodwall.consumers.dlq_plan import Entry, NothingToReplay, Selection, plan_replay
+from floodwall.consumers.letters import DeadLetter, StoredLetter, record
 
 
 def forged(source_topic: str, offset: int) -> Entry:

@@ -14,7 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from floodwall.loadgen.acks import AckWriter
+from floodwall.loadgen.report import write_json
+from floodwall.loadgen.trace import TraceWriter
 from floodwall.privatefs import append_private, exposed, make_private_dir, tighten_tree, write_private
+from floodwall.producers.spool import Spool, SpoolRecord
 from floodwall.promtargets import register_target
 from floodwall.settings import load_settings
 from floodwall.stack.config import StackSettings
@@ -22,10 +26,6 @@ from floodwall.stack.filemodes import secure_state_dir
 from floodwall.stack.layout import Layout
 from floodwall.stack.procs import ProcessRecord, is_running, spawn
 from floodwall.stack.state import StackState, load_or_create_secrets, write_client_pgpass
-from loadgen.acks import AckWriter
-from loadgen.report import write_json
-from loadgen.trace import TraceWriter
-from producers.spool import Spool, SpoolRecord
 
 
 @pytest.fixture(autouse=True)

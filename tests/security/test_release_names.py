@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import helm_python as helm
 import pytest
 
-from autoscaler.config import AutoscalerSettings
-from consumers.config import ConsumerSettings
+from floodwall.autoscaler.config import AutoscalerSettings
+from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import DbSettings
 from floodwall.settings import ENV_PREFIX, ServiceSettings, known_setting_names
 from floodwall.topics_cli import TopicsSettings

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
-from autoscaler.model import HEALTHY_DB, DbHealth, Decision, PartitionOffsets, Policy, Snapshot
+from floodwall.autoscaler.model import HEALTHY_DB, DbHealth, Decision, PartitionOffsets, Policy, Snapshot
 
 
 def partitions(

@@ -15,12 +15,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from autoscaler.actuators import ActuationError
-from autoscaler.config import AutoscalerSettings, build_policy
-from autoscaler.daemon import Autoscaler
-from autoscaler.measure import MeasureConfig, MeasureError, Measurer
-from autoscaler.metrics import AutoscalerMetrics, drain_seconds
-from autoscaler.model import HEALTHY_DB, PartitionOffsets, Snapshot
+from floodwall.autoscaler.actuators import ActuationError
+from floodwall.autoscaler.config import AutoscalerSettings, build_policy
+from floodwall.autoscaler.daemon import Autoscaler
+from floodwall.autoscaler.measure import MeasureConfig, MeasureError, Measurer
+from floodwall.autoscaler.metrics import AutoscalerMetrics, drain_seconds
+from floodwall.autoscaler.model import HEALTHY_DB, PartitionOffsets, Snapshot
 from floodwall.settings import load_settings
 from floodwall.stack.probes import http_get
 from tests.helpers import clean_env
@@ -40,7 +40,7 @@ def test_the_chart_sets_only_real_settings() -> None:
 def test_metrics_are_exactly_the_contract_the_dashboards_use() -> None:
     registry = CollectorRegistry()
     metrics = AutoscalerMetrics.create(registry)
-    from autoscaler.model import Decision
+    from floodwall.autoscaler.model import Decision
 
     metrics.observe(snapshot(5, 1.0, 2.0), Decision(1, "steady", "x"))
     found = {

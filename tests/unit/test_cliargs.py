@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-from consumers.config import ConsumerSettings
 from floodwall.cli import build_parser
 from floodwall.cliargs import settings_from_args
+from floodwall.consumers.config import ConsumerSettings
 from floodwall.errors import ConfigError
 from floodwall.kafkaconn import connection_conf
-from producers.config import ProducerSettings
+from floodwall.producers.config import ProducerSettings
 
 
 @pytest.fixture(autouse=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.config import ConsumerSettings, client_config
-from consumers.outofrange import LogBounds, misfit
+from floodwall.consumers.config import ConsumerSettings, client_config
+from floodwall.consumers.outofrange import LogBounds, misfit
 from floodwall.errors import ConfigError
 from floodwall.settings import load_settings
 

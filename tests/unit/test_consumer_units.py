@@ -10,9 +10,9 @@ from uuid import uuid4
 import psycopg
 import pytest
 
-from consumers.dbretry import Abandoned, DatabaseUnavailable, is_transient, retry_transient
-from consumers.records import RecordError, event_from_record
-from producers.events import InventoryEvent, OrderEvent, OrderItem
+from floodwall.consumers.dbretry import Abandoned, DatabaseUnavailable, is_transient, retry_transient
+from floodwall.consumers.records import RecordError, event_from_record
+from floodwall.producers.events import InventoryEvent, OrderEvent, OrderItem
 
 
 def test_records_become_the_sdk_event_types() -> None:

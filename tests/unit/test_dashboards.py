@@ -17,11 +17,11 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from consumers.metrics import ConsumerMetrics
+from floodwall.consumers.metrics import ConsumerMetrics
 from floodwall.monitoring import alert_rules_text
 from floodwall.monitoring.dashboards import DASHBOARDS, Dashboard, panel_queries, render
 from floodwall.monitoring.export import chart_files
-from producers.metrics import ProducerMetrics
+from floodwall.producers.metrics import ProducerMetrics
 from tests.unit import autoscaler_contract
 
 CHART = Path(__file__).resolve().parents[2] / "helm" / "floodwall"

@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 
-from consumers import letters as L
-from consumers.dlq import DeadLetterFailed, DeadLetterQueue
-from consumers.dlq_plan import (
+from floodwall.consumers import letters as L
+from floodwall.consumers.dlq import DeadLetterFailed, DeadLetterQueue
+from floodwall.consumers.dlq_plan import (
     Entry,
     NothingToReplay,
     Selection,
@@ -23,10 +23,10 @@ from consumers.dlq_plan import (
     plan_replay,
     summarize,
 )
-from consumers.dlqstall import MAX_BACKOFF_S, backoff_s
-from consumers.letters import DeadLetter, StoredLetter, record
-from producers.events import OrderEvent, OrderItem
-from schemas.registry import SchemaRegistry
+from floodwall.consumers.dlqstall import MAX_BACKOFF_S, backoff_s
+from floodwall.consumers.letters import DeadLetter, StoredLetter, record
+from floodwall.producers.events import OrderEvent, OrderItem
+from floodwall.schemas.registry import SchemaRegistry
 from tests.helpers import floodwall
 
 ORIGINAL = (("traceparent", b"00-abc-01"), ("shop", b"eu"))

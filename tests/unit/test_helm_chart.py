@@ -14,7 +14,7 @@ import helm_python as helm
 import pytest
 import yaml
 
-from consumers.config import ConsumerSettings
+from floodwall.consumers.config import ConsumerSettings
 from tests.unit import autoscaler_contract
 from tests.unit.helm_render import (
     AUTOSCALER,

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import helm_python as helm
 import pytest
 
-from consumers.config import ConsumerSettings
 from floodwall.cli import build_parser
+from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import DbSettings
 from floodwall.settings import ENV_PREFIX, ServiceSettings
 from floodwall.topics_cli import TopicsSettings
@@ -95,7 +95,7 @@ def test_every_consumer_setting_is_reachable_from_values(chart: helm.Chart) -> N
 def test_kafka_tls_sasl_settings_reach_every_kafka_client_from_the_named_secret(
     chart: helm.Chart, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from autoscaler.config import AutoscalerSettings
+    from floodwall.autoscaler.config import AutoscalerSettings
     from floodwall.kafkaconn import connection_conf
 
     plain = render(chart, values_file("defaults"))

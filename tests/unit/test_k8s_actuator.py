@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 from kubernetes import client
 
-from autoscaler.actuators import ActuationError
-from autoscaler.actuators.kubernetes import KubernetesDeployment
+from floodwall.autoscaler.actuators import ActuationError
+from floodwall.autoscaler.actuators.kubernetes import KubernetesDeployment
 from tests.k8s_standin import ScaleApi, serve
 
 SCALE_PATH = "/apis/apps/v1/namespaces/shop/deployments/floodwall-consumers/scale"

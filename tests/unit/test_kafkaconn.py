@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from autoscaler.config import AutoscalerSettings
-from consumers.config import ConsumerSettings
+from floodwall.autoscaler.config import AutoscalerSettings
+from floodwall.consumers.config import ConsumerSettings
 from floodwall.errors import ConfigError
 from floodwall.kafkaconn import connection_conf
 from floodwall.settings import load_settings
@@ -35,10 +35,10 @@ def test_delivery_and_commit_semantics_cannot_be_changed(key: str) -> None:
 
 
 def test_every_kafka_client_of_the_services_gets_them(tmp_path: object) -> None:
-    from autoscaler.actuators.local import LocalFleet
-    from autoscaler.run import build_actuator, measure_config
-    from consumers.config import client_config
-    from consumers.loop import SinkConsumer
+    from floodwall.autoscaler.actuators.local import LocalFleet
+    from floodwall.autoscaler.run import build_actuator, measure_config
+    from floodwall.consumers.config import client_config
+    from floodwall.consumers.loop import SinkConsumer
 
     consumer_settings = load_settings(ConsumerSettings, {"kafka_connection": SASL, "metrics_port": 0})
     consumer = SinkConsumer(consumer_settings, "postgresql://unused")  # clients connect lazily

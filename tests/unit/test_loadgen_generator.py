@@ -11,15 +11,15 @@ from uuid import UUID
 
 import pytest
 
-from consumers.decide import Incoming, event_type_of, plan_batch
-from consumers.records import event_from_record
-from loadgen.generator import Generator, Timed, Workload
-from loadgen.profiles import FlashSale, Steady, schedule
-from loadgen.trace import TraceError, open_trace, shard_of
-from loadgen.tracegen import generate_trace
-from producers.events import AdjustmentKind, InventoryEvent, OrderEvent, OrderEventType
-from producers.validation import problems
-from schemas.registry import SchemaRegistry
+from floodwall.consumers.decide import Incoming, event_type_of, plan_batch
+from floodwall.consumers.records import event_from_record
+from floodwall.loadgen.generator import Generator, Timed, Workload
+from floodwall.loadgen.profiles import FlashSale, Steady, schedule
+from floodwall.loadgen.trace import TraceError, open_trace, shard_of
+from floodwall.loadgen.tracegen import generate_trace
+from floodwall.producers.events import AdjustmentKind, InventoryEvent, OrderEvent, OrderEventType
+from floodwall.producers.validation import problems
+from floodwall.schemas.registry import SchemaRegistry
 
 
 def stream(workload: Workload, peak: float = 2000, seconds: float = 10) -> list[Timed]:

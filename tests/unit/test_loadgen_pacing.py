@@ -9,11 +9,19 @@ from uuid import uuid4
 
 import pytest
 
-from loadgen.acks import Ack, AckStatus, AckWriter, read_acks
-from loadgen.drain import Span, remaining, spans_of
-from loadgen.pacer import MIN_SLEEP_S, PerSecond, Window, processes_for, wait_before, windows, worst_error
-from loadgen.sampler import Sampler, Series
-from producers.delivery import DeliveryStatus
+from floodwall.loadgen.acks import Ack, AckStatus, AckWriter, read_acks
+from floodwall.loadgen.drain import Span, remaining, spans_of
+from floodwall.loadgen.pacer import (
+    MIN_SLEEP_S,
+    PerSecond,
+    Window,
+    processes_for,
+    wait_before,
+    windows,
+    worst_error,
+)
+from floodwall.loadgen.sampler import Sampler, Series
+from floodwall.producers.delivery import DeliveryStatus
 
 
 def test_wait_before_sleeps_only_when_ahead_of_schedule() -> None:

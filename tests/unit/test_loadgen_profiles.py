@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from loadgen.profiles import (
+from floodwall.loadgen.profiles import (
     PROFILE_NAMES,
     DayCurve,
     FlashSale,

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from loadgen.chart import write_chart
-from loadgen.drain import DrainResult
-from loadgen.pacer import PerSecond
-from loadgen.record import RunRecord, Target
-from loadgen.report import build_report, findings_of, timeline, write_json
-from loadgen.verdict import Findings, SkuFindings, SkuLedger, judge, judge_skus
-from loadgen.verify import DbReport, Rejections
+from floodwall.loadgen.chart import write_chart
+from floodwall.loadgen.drain import DrainResult
+from floodwall.loadgen.pacer import PerSecond
+from floodwall.loadgen.record import RunRecord, Target
+from floodwall.loadgen.report import build_report, findings_of, timeline, write_json
+from floodwall.loadgen.verdict import Findings, SkuFindings, SkuLedger, judge, judge_skus
+from floodwall.loadgen.verify import DbReport, Rejections
 
 
 def sku(name: str, **kw: int | None) -> SkuLedger:
@@ -156,7 +156,7 @@ def test_send_only_report_has_no_verdict_but_names_an_interruption() -> None:
 
 
 def test_prometheus_series_are_those_of_the_runs_consumer_group_only() -> None:
-    from loadgen.sampler import commit_p99_query, replicas_query
+    from floodwall.loadgen.sampler import commit_p99_query, replicas_query
 
     assert replicas_query("sink") == 'count(up{service="consumer", consumer_group="sink"} == 1)'
     assert 'floodwall_consumer_commit_seconds_bucket{consumer_group="sink"}[15s]' in commit_p99_query("sink")

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.actuators import ActuationError
-from autoscaler.actuators.local import LocalFleet
+from floodwall.autoscaler.actuators import ActuationError
+from floodwall.autoscaler.actuators.local import LocalFleet
 
 GRACEFUL = [sys.executable, "-c", "import signal, sys, time\n"
             "signal.signal(signal.SIGTERM, lambda *a: (print('leaving the group', flush=True),\n"

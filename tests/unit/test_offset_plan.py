@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.offset_plan import (
+from floodwall.consumers.offset_plan import (
     Change,
     PartitionOffsets,
     ResetRefused,

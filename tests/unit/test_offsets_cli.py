@@ -15,9 +15,9 @@ from typing import ClassVar
 
 import pytest
 
-from consumers import offsets_io
-from consumers.offset_plan import Change, PartitionOffsets
 from floodwall.cli import main
+from floodwall.consumers import offsets_io
+from floodwall.consumers.offset_plan import Change, PartitionOffsets
 from floodwall.offsets import GroupPosition, OffsetsUnavailable
 from tests.helpers import clean_env, floodwall
 

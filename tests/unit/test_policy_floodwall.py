@@ -8,8 +8,8 @@ from dataclasses import replace
 
 import pytest
 
-from autoscaler.model import DbHealth, PartitionOffsets
-from autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy, FloodwallState
+from floodwall.autoscaler.model import DbHealth, PartitionOffsets
+from floodwall.autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy, FloodwallState
 from tests.unit.autoscale_helpers import run, snap, spread
 
 DEFAULT = FloodwallParams()

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from autoscaler import hpa
-from autoscaler.model import PartitionOffsets
-from autoscaler.policy_keda import KedaParams, KedaPolicy, KedaState, partition_lag, read_lag
+from floodwall.autoscaler import hpa
+from floodwall.autoscaler.model import PartitionOffsets
+from floodwall.autoscaler.policy_keda import KedaParams, KedaPolicy, KedaState, partition_lag, read_lag
 from tests.unit.autoscale_helpers import run, snap, spread
 
 BIG = KedaParams(min_replicas=1, max_replicas=100)

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.producer import EventProducer
 from floodwall.settings import load_settings
-from producers.config import ProducerSettings
-from producers.producer import EventProducer
 from tests.helpers import clean_env, floodwall
 from tests.produce_helpers import RESTOCK, UNKNOWN_TYPE, UNREACHABLE, lines, produce
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from floodwall.errors import ConfigError
+from floodwall.producers.config import ProducerSettings
 from floodwall.settings import load_settings
-from producers.config import ProducerSettings
 
 SECRET = "s3cr3t-value"
 

@@ -10,10 +10,9 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
-from floodwall.settings import load_settings
-from producers.config import ProducerSettings
-from producers.events import InventoryEvent
-from producers.faults import (
+from floodwall.producers.config import ProducerSettings
+from floodwall.producers.events import InventoryEvent
+from floodwall.producers.faults import (
     RestartReason,
     is_outage,
     kafka_error_of,
@@ -22,10 +21,11 @@ from producers.faults import (
     should_spool,
     stronger,
 )
-from producers.guard import guarded_loop
-from producers.lifecycle import ClientSupervisor
-from producers.metrics import ProducerMetrics
-from producers.producer import EventProducer, ProducerFailed
+from floodwall.producers.guard import guarded_loop
+from floodwall.producers.lifecycle import ClientSupervisor
+from floodwall.producers.metrics import ProducerMetrics
+from floodwall.producers.producer import EventProducer, ProducerFailed
+from floodwall.settings import load_settings
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from consumers.ratelimit import AdaptiveThrottle, MemberBudget, TokenBucket, partition_share
+from floodwall.consumers.ratelimit import AdaptiveThrottle, MemberBudget, TokenBucket, partition_share
 
 
 @pytest.mark.parametrize("replicas", [1, 2, 3, 5, 12])

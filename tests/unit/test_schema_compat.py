@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from schemas.compat import CheckResult, check_released, problems
-from schemas.errors import SchemaError
+from floodwall.schemas.compat import CheckResult, check_released, problems
+from floodwall.schemas.errors import SchemaError
 from tests.helpers import floodwall
 
 REPO_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"

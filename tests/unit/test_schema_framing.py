@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from fastavro.schema import to_parsing_canonical_form
 
-from schemas.errors import MalformedMessage
-from schemas.framing import HEADER_LEN, MARKER, fingerprint64, frame, split
+from floodwall.schemas.errors import MalformedMessage
+from floodwall.schemas.framing import HEADER_LEN, MARKER, fingerprint64, frame, split
 
 AVRO_DIR = Path(__file__).resolve().parents[2] / "schemas" / "avro"
 

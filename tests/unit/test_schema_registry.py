@@ -15,8 +15,8 @@ from typing import Any
 import fastavro
 import pytest
 
-from schemas.errors import IncompatibleSchema, MalformedMessage, SchemaError, UnknownFingerprint
-from schemas.registry import SchemaRegistry
+from floodwall.schemas.errors import IncompatibleSchema, MalformedMessage, SchemaError, UnknownFingerprint
+from floodwall.schemas.registry import SchemaRegistry
 from tests.unit.test_schema_framing import hand_fingerprint
 
 REPO_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"

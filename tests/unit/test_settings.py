@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from consumers.config import ConsumerSettings
 from floodwall import settings as settings_module
+from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import DbSettings
 from floodwall.errors import ConfigError
 from floodwall.settings import load_settings

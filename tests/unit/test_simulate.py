@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from autoscaler.config import AutoscalerSettings, build_policy
-from autoscaler.fleetmodel import FleetParams
-from autoscaler.model import Decision, Snapshot
-from autoscaler.simulate import SimParams, SimResult, compare, simulate
-from autoscaler.traces import load_trace, parse_trace, shipped_names
+from floodwall.autoscaler.config import AutoscalerSettings, build_policy
+from floodwall.autoscaler.fleetmodel import FleetParams
+from floodwall.autoscaler.model import Decision, Snapshot
+from floodwall.autoscaler.simulate import SimParams, SimResult, compare, simulate
+from floodwall.autoscaler.traces import load_trace, parse_trace, shipped_names
 from floodwall.errors import ConfigError
 from tests.helpers import floodwall
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from producers.spool import Spool, SpoolFull, SpoolLocked, SpoolRecord
+from floodwall.producers.spool import Spool, SpoolFull, SpoolLocked, SpoolRecord
 
 
 def rec(seq: int, key: bytes | None = b"k") -> SpoolRecord:
