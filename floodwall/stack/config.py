@@ -147,7 +147,7 @@ class StackSettings(ServiceSettings):
 
     @model_validator(mode="after")
     def _patroni_timing_rule(self) -> Self:
-        # Patroni's documented rule; violating it makes the leader lose its key during a DCS hiccup.
+        # Patroni's documented rule (docs/stack.md): broken, the leader loses its key in a DCS hiccup.
         if self.patroni_loop_wait + 2 * self.patroni_retry_timeout > self.patroni_ttl:
             raise ValueError(
                 f"Patroni needs patroni_loop_wait + 2 x patroni_retry_timeout <= patroni_ttl, got "
