@@ -16,9 +16,9 @@ from pydantic import Field, model_validator
 from floodwall.autoscaler import hpa
 from floodwall.autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy
 from floodwall.autoscaler.policy_keda import KedaParams, KedaPolicy
-from floodwall.kafkaconn import KafkaConnection, kafka_connection_field
+from floodwall.kafkaconn import KafkaConnection, TopicName, kafka_connection_field
+from floodwall.localstack import default_state_dir
 from floodwall.settings import ServiceSettings
-from floodwall.stack.config import TopicName, default_state_dir
 
 PolicyName = Literal["floodwall", "keda"]
 Select = Literal["Max", "Min", "Disabled"]

@@ -17,7 +17,7 @@ docs/stack.md, docs/kafka.md):
   within the last ``commit_trail_s`` are still in the consumer's batch (linger 0.2 s), so the committed
   offsets — and the lag KEDA and the autoscaler read — trail the log end as they do in production.
 - **Write budget** ``write_budget_rows_per_s``. With ``enforce_budget`` (Floodwall's consumers) each replica
-  writes at most ``budget * its partitions / all partitions`` (``consumers.ratelimit.partition_share``, the
+  writes at most ``budget * its partitions / all partitions`` (``floodwall.writebudget.partition_share``, the
   production rule); without it (KEDA's consumers in the wild) replicas write as fast as they can.
 - **Database.** It absorbs at most ``db_capacity_factor * budget`` rows/s (factor 1: the budget is what the
   database can sustain for the sink); writes demanded beyond that are not applied that second (no overload
@@ -31,7 +31,7 @@ import math
 from dataclasses import dataclass
 
 from floodwall.autoscaler.model import PartitionOffsets
-from floodwall.consumers.ratelimit import partition_share
+from floodwall.writebudget import partition_share
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from urllib.parse import quote
 
 from floodwall.autoscaler.model import HEALTHY_DB, DbHealth, PartitionOffsets, Snapshot
 from floodwall.errors import FloodwallError
+from floodwall.httpclient import ProbeFailed, http_get
 from floodwall.offsets import GroupPositionReader, OffsetsUnavailable
-from floodwall.stack.probes import ProbeFailed, http_get
 
 
 class MeasureError(FloodwallError):

@@ -24,8 +24,8 @@ from floodwall.autoscaler.measure import MeasureConfig, Measurer
 from floodwall.autoscaler.metrics import AutoscalerMetrics
 from floodwall.httpserve import ServiceHttp
 from floodwall.kafkaconn import connection_conf
+from floodwall.localstack import find_local_stack
 from floodwall.promtargets import register_target
-from floodwall.stack.state import load_state
 
 log = logging.getLogger(__name__)
 
@@ -34,11 +34,10 @@ def measure_config(settings: AutoscalerSettings) -> MeasureConfig:
     """Patroni and Prometheus default to the local stack's when one exists in ``state_dir``."""
     patroni = tuple(u.strip() for u in settings.patroni_urls.split(",") if u.strip())
     prometheus = settings.prometheus_url
-    state = load_state(settings.state_dir) if not patroni or not prometheus else None
-    if state is not None:
-        layout = state.layout
-        patroni = patroni or tuple(f"http://127.0.0.1:{n.rest_port}" for n in layout.nodes)
-        prometheus = prometheus or layout.prometheus_url
+    stack = find_local_stack(settings.state_dir) if not patroni or not prometheus else None
+    if stack is not None:
+        patroni = patroni or stack.patroni_urls
+        prometheus = prometheus or stack.prometheus_url
     return MeasureConfig(
         bootstrap_servers=settings.bootstrap_servers,
         group_id=settings.group_id,
@@ -76,13 +75,22 @@ def build_actuator(settings: AutoscalerSettings) -> Actuator:
     )
 
 
+def build_autoscaler(settings: AutoscalerSettings, registry: CollectorRegistry) -> Autoscaler:
+    """The autoscaler of ``settings``: its measurer, policy and actuator, its metrics in ``registry``.
+    ``floodwall autoscale`` and ``floodwall demo`` both run this one."""
+    return Autoscaler(
+        Measurer(measure_config(settings)),
+        build_policy(settings),
+        build_actuator(settings),
+        AutoscalerMetrics.create(registry),
+    )
+
+
 def run(settings: AutoscalerSettings) -> int:
     """Run until SIGTERM/SIGINT; the local fleet is stopped gracefully on the way out."""
     registry = CollectorRegistry()
-    metrics = AutoscalerMetrics.create(registry)
-    policy = build_policy(settings)
-    actuator = build_actuator(settings)
-    scaler = Autoscaler(Measurer(measure_config(settings)), policy, actuator, metrics)
+    scaler = build_autoscaler(settings, registry)
+    policy = scaler.policy
     stopping = threading.Event()
 
     def stop(signum: int, _frame: FrameType | None) -> None:

@@ -45,11 +45,11 @@ from floodwall.db.config import resolve_owner_database_url
 from floodwall.db.migrate import migrate
 from floodwall.errors import FloodwallError
 from floodwall.histograms import buckets_from_exposition, merge, quantile
+from floodwall.httpclient import http_get
 from floodwall.producers.bench import make_orders
 from floodwall.producers.events import OrderEvent
 from floodwall.redact import error_line
 from floodwall.schemas.registry import SchemaRegistry
-from floodwall.stack.probes import http_get
 from floodwall.topics import ensure_topics
 
 SINK_ROWS_PER_EVENT = 5  # a bench order: its processed_events row, the order row and 3 item rows

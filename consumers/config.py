@@ -9,9 +9,9 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from floodwall.dburl import DatabaseUrl, database_url_field
-from floodwall.kafkaconn import KafkaConnection, connection_conf, kafka_connection_field
+from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
+from floodwall.localstack import default_state_dir
 from floodwall.settings import ServiceSettings
-from floodwall.stack.config import TopicName, default_state_dir
 
 
 class ConsumerSettings(ServiceSettings):

@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from floodwall.producers.events import AdjustmentKind, Event, InventoryEvent, OrderEvent, OrderEventType
+from floodwall.producers.events import (
+    AdjustmentKind,
+    Event,
+    InventoryEvent,
+    OrderEvent,
+    OrderEventType,
+    event_type_of,
+)
 
 StockKey = tuple[str, str]  # (sku, warehouse)
 
@@ -93,13 +100,6 @@ class Plan:
     @property
     def rejected(self) -> int:
         return sum(not o.applied for o in self.outcomes)
-
-
-def event_type_of(event: Event) -> str:
-    """``order.placed``, ``inventory.reservation``, …"""
-    if isinstance(event, OrderEvent):
-        return f"order.{event.event_type.value}"
-    return f"inventory.{event.kind.value}"
 
 
 def plan_batch(

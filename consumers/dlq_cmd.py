@@ -44,11 +44,11 @@ from floodwall.consumers.letters import (
 )
 from floodwall.consumers.offsets_cmd import resolve_bootstrap_servers
 from floodwall.errors import FloodwallError
-from floodwall.kafkaconn import KafkaConnection, connection_conf, kafka_connection_field
+from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
+from floodwall.localstack import default_state_dir
 from floodwall.schemas.errors import SchemaError
 from floodwall.schemas.registry import SchemaRegistry
 from floodwall.settings import ServiceSettings
-from floodwall.stack.config import TopicName, default_state_dir
 
 REPLAY_IS_SAFE = (
     "Replaying is safe to repeat: the sink drops an event whose id it has processed already, so each "

@@ -31,10 +31,9 @@ from floodwall.consumers.offset_plan import (
 from floodwall.db.config import resolve_database_url
 from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError, FloodwallError
-from floodwall.kafkaconn import KafkaConnection, connection_conf, kafka_connection_field
+from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
+from floodwall.localstack import default_state_dir, find_local_stack
 from floodwall.settings import ServiceSettings
-from floodwall.stack.config import TopicName, default_state_dir
-from floodwall.stack.state import load_state
 
 SAFE_WHILE_RUNNING = (
     "A reset while consumers run is safe: a batch advances a partition's stored offset only from the "
@@ -145,13 +144,13 @@ def resolve_bootstrap_servers(bootstrap_servers: str, state_dir: Path) -> str:
     """``bootstrap_servers`` if set, else the local stack's. Raises ConfigError when neither exists."""
     if bootstrap_servers:
         return bootstrap_servers
-    state = load_state(state_dir)
-    if state is None:
+    stack = find_local_stack(state_dir)
+    if stack is None:
         raise ConfigError(
             f"no bootstrap_servers is set and no local stack exists in {state_dir}; "
             f"run `floodwall stack up` or pass --bootstrap-servers"
         )
-    return state.layout.bootstrap_servers
+    return stack.bootstrap_servers
 
 
 # ---- show -----------------------------------------------------------------------------------------

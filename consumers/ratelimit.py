@@ -18,12 +18,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-
-def partition_share(budget: float, mine: int, total: int) -> float:
-    """Rows/s this consumer may write. ``budget`` 0 means unlimited (returns 0: no limit)."""
-    if budget <= 0 or total <= 0:
-        return 0.0
-    return budget * mine / total
+# The fleet-wide rule, shared with the autoscaler's fleet model (re-exported: callers take it from here).
+from floodwall.writebudget import partition_share as partition_share
 
 
 @dataclass

@@ -9,6 +9,7 @@ Values are secrets (passwords, keys): they are never printed. One environment va
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
@@ -16,6 +17,17 @@ from pydantic import AfterValidator, Field, SecretStr
 
 ALLOWED_PREFIXES = ("security.", "ssl.", "sasl.", "socket.", "client.dns.", "broker.address.")
 ALLOWED_KEYS = frozenset({"client.rack", "enable.ssl.certificate.verification", "ssl_key", "ssl_certificate"})
+
+
+def _topic_name(value: str) -> str:
+    # Kafka's own rule for legal topic names.
+    if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", value) or value in {".", ".."}:
+        raise ValueError("a topic name is 1-249 characters of letters, digits, '.', '_' or '-'")
+    return value
+
+
+TopicName = Annotated[str, AfterValidator(_topic_name)]
+"""A setting naming a Kafka topic, validated by Kafka's rule for legal names."""
 
 
 def _only_connection_keys(config: dict[str, SecretStr]) -> dict[str, SecretStr]:

@@ -12,9 +12,8 @@ from typing import ClassVar
 from pydantic import Field
 
 from floodwall.cliargs import add_settings_flags, settings_from_args
-from floodwall.kafkaconn import KafkaConnection, connection_conf, kafka_connection_field
+from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
 from floodwall.settings import ServiceSettings
-from floodwall.stack.config import TopicName
 from floodwall.topics import DEFAULT_DLQ_RETENTION_DAYS, dlq_topic_config, ensure_topics
 
 

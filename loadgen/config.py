@@ -10,11 +10,11 @@ from pydantic import AfterValidator, Field, model_validator
 
 from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError
+from floodwall.kafkaconn import TopicName
 from floodwall.loadgen.generator import Workload
 from floodwall.loadgen.profiles import Profile, ProfileName, build_profile
+from floodwall.localstack import default_state_dir, find_local_stack
 from floodwall.settings import ServiceSettings
-from floodwall.stack.config import TopicName, default_state_dir
-from floodwall.stack.state import load_state
 
 
 def _namespace(value: str) -> str:
@@ -109,10 +109,10 @@ def resolve_endpoint(given: str, state_dir: Path, what: str, pick: str) -> str:
     ``prometheus``) from ``state_dir``. Raises ConfigError when neither exists."""
     if given:
         return given
-    state = load_state(state_dir)
-    if state is None:
+    stack = find_local_stack(state_dir)
+    if stack is None:
         raise ConfigError(
             f"no {what} is set and no local stack exists in {state_dir}; run `floodwall stack up` "
             f"or pass --{what.replace('_', '-')}"
         )
-    return str(state.endpoints()[pick])
+    return stack.endpoint(pick)

@@ -27,18 +27,15 @@ from prometheus_client import CollectorRegistry
 from pydantic import Field
 from rich.console import Console
 
-from floodwall.autoscaler.actuators import Actuator
-from floodwall.autoscaler.config import AutoscalerSettings, build_policy
-from floodwall.autoscaler.daemon import Autoscaler
-from floodwall.autoscaler.measure import Measurer
-from floodwall.autoscaler.metrics import AutoscalerMetrics
-from floodwall.autoscaler.run import build_actuator, measure_config
+from floodwall.autoscaler.config import AutoscalerSettings
+from floodwall.autoscaler.run import build_autoscaler
 from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.errors import FloodwallError
 from floodwall.loadgen.config import LoadgenSettings
 from floodwall.loadgen.runner import execute, prepare_trace
+from floodwall.localstack import default_state_dir
 from floodwall.settings import ServiceSettings, load_settings
-from floodwall.stack.config import StackSettings, default_state_dir
+from floodwall.stack.config import StackSettings
 from floodwall.stack.down import stack_down
 from floodwall.stack.state import load_state
 from floodwall.stack.up import stack_up
@@ -66,16 +63,11 @@ class DemoSettings(ServiceSettings):
 
 
 class _Fleet:
-    """The autoscaler's loop in a thread, with the replica count exposed for the report's chart."""
+    """The autoscaler's loop in a thread (built as ``floodwall autoscale`` builds it), with the replica
+    count exposed for the report's chart."""
 
     def __init__(self, settings: AutoscalerSettings) -> None:
-        self.actuator: Actuator = build_actuator(settings)
-        self.scaler = Autoscaler(
-            Measurer(measure_config(settings)),
-            build_policy(settings),
-            self.actuator,
-            AutoscalerMetrics.create(CollectorRegistry()),
-        )
+        self.scaler = build_autoscaler(settings, CollectorRegistry())
         self.stopping = threading.Event()
         self.thread = threading.Thread(
             target=self.scaler.run, args=(settings.tick_s, self.stopping), name="autoscaler", daemon=True

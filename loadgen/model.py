@@ -13,8 +13,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from floodwall.consumers.decide import event_type_of
-from floodwall.producers.events import AdjustmentKind, Event, InventoryEvent
+from floodwall.producers.events import AdjustmentKind, Event, InventoryEvent, event_type_of
 
 StockKey = tuple[str, str]
 

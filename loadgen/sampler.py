@@ -19,9 +19,10 @@ import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from floodwall.httpclient import ProbeFailed, http_json
+
 # OffsetSpec's and AdminClient's documented home is confluent_kafka.admin, whose stub lacks OffsetSpec.
 from floodwall.offsets import ClientValue, GroupPositionReader, OffsetsUnavailable
-from floodwall.stack.probes import ProbeFailed, http_json
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,6 @@ from uuid import UUID
 
 from prometheus_client import CollectorRegistry
 
-from floodwall.consumers.decide import event_type_of
 from floodwall.consumers.records import event_from_record
 from floodwall.errors import FloodwallError
 from floodwall.loadgen.acks import Ack, AckStatus, AckWriter
@@ -35,7 +34,7 @@ from floodwall.loadgen.pacer import PerSecond, wait_before
 from floodwall.loadgen.trace import open_trace
 from floodwall.producers.config import ProducerSettings
 from floodwall.producers.delivery import Delivery, DeliveryStatus
-from floodwall.producers.events import Event, OrderEvent
+from floodwall.producers.events import Event, OrderEvent, event_type_of
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.producer import EventProducer
 from floodwall.schemas.registry import SchemaRegistry

@@ -7,9 +7,10 @@ from typing import Any, ClassVar, Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
 
+from floodwall.kafkaconn import TopicName
+from floodwall.localstack import default_state_dir
 from floodwall.redact import MASK
 from floodwall.settings import ServiceSettings
-from floodwall.stack.config import TopicName, default_state_dir
 
 # librdkafka settings the SDK owns: overriding them would break its guarantees.
 MANAGED_KAFKA_KEYS = frozenset(

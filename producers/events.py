@@ -233,6 +233,13 @@ class InventoryEvent:
 Event = OrderEvent | InventoryEvent
 
 
+def event_type_of(event: Event) -> str:
+    """``order.placed``, ``inventory.reservation``, …"""
+    if isinstance(event, OrderEvent):
+        return f"order.{event.event_type.value}"
+    return f"inventory.{event.kind.value}"
+
+
 def _identity(event_id: UUID | None, occurred_at: datetime | None) -> dict[str, Any]:
     ident: dict[str, Any] = {}
     if event_id is not None:

@@ -9,9 +9,8 @@ from pydantic import Field
 
 from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError
+from floodwall.localstack import LocalStack, default_state_dir, find_local_stack
 from floodwall.settings import ServiceSettings
-from floodwall.stack.config import default_state_dir
-from floodwall.stack.state import StackState, load_state
 
 
 class DbSettings(ServiceSettings):
@@ -29,7 +28,7 @@ def resolve_database_url(database_url: str, state_dir: Path) -> str:
     """``database_url`` if set, else the local stack's write endpoint as the runtime role (DML only).
 
     Raises ConfigError when neither exists."""
-    return database_url or _local_stack(state_dir).layout.write_dsn()
+    return database_url or _local_stack(state_dir).database_url
 
 
 def resolve_owner_database_url(database_url: str, state_dir: Path) -> str:
@@ -37,14 +36,14 @@ def resolve_owner_database_url(database_url: str, state_dir: Path) -> str:
     migrations and other DDL (floodwall/db/roles.py).
 
     Raises ConfigError when neither exists."""
-    return database_url or _local_stack(state_dir).layout.owner_dsn()
+    return database_url or _local_stack(state_dir).database_owner_url
 
 
-def _local_stack(state_dir: Path) -> StackState:
-    state = load_state(state_dir)
-    if state is None:
+def _local_stack(state_dir: Path) -> LocalStack:
+    stack = find_local_stack(state_dir)
+    if stack is None:
         raise ConfigError(
             f"no database_url is set and no local stack exists in {state_dir}; "
             f"run `floodwall stack up` or set FLOODWALL_DATABASE_URL"
         )
-    return state
+    return stack

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from pathlib import Path
@@ -11,28 +10,13 @@ from typing import Annotated, ClassVar, Self
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
 from floodwall.db.roles import RUNTIME_GROUP_ROLE
+
+# Re-exported from the core, where the services take them from.
+from floodwall.kafkaconn import TopicName as TopicName
+from floodwall.localstack import default_state_dir as default_state_dir
 from floodwall.settings import ServiceSettings
 
 Port = Annotated[int, Field(ge=1024, le=65535)]
-
-
-def default_state_dir() -> Path:
-    """Where the stack keeps its data when ``state_dir`` is not set.
-
-    As root the PostgreSQL processes run as the ``postgres`` user, who cannot traverse ``/root``; so the
-    state lives under ``/var/lib``. Other users keep it in their XDG state directory.
-    """
-    if os.geteuid() == 0:
-        return Path("/var/lib/floodwall")
-    xdg = os.environ.get("XDG_STATE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "floodwall"
-
-
-def _topic_name(value: str) -> str:
-    # Kafka's own rule for legal topic names.
-    if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", value) or value in {".", ".."}:
-        raise ValueError("a topic name is 1-249 characters of letters, digits, '.', '_' or '-'")
-    return value
 
 
 def _sql_identifier(value: str) -> str:
@@ -47,7 +31,6 @@ def default_kafka_lib_dir() -> Path:
     return Path(sys.prefix) / "share" / "floodwall" / "kafka" / "lib"
 
 
-TopicName = Annotated[str, AfterValidator(_topic_name)]
 SqlIdentifier = Annotated[str, AfterValidator(_sql_identifier)]
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
+from floodwall.localstack import CLIENT_PGPASS, STATE_FILE
 from floodwall.stack.config import StackSettings
 
 HOST = "127.0.0.1"
@@ -92,7 +93,7 @@ class Layout:
 
     @property
     def state_file(self) -> Path:
-        return self.root / "stack.json"
+        return self.root / STATE_FILE
 
     @property
     def secrets_file(self) -> Path:
@@ -101,7 +102,7 @@ class Layout:
     @property
     def client_pgpass(self) -> Path:
         """Password file for clients of the HAProxy ports (the sink, migrations, tests)."""
-        return self.root / "pgpass"
+        return self.root / CLIENT_PGPASS
 
     @property
     def logs_dir(self) -> Path:

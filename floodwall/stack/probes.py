@@ -5,10 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import socket
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,31 +13,11 @@ from typing import Any
 import psycopg
 from confluent_kafka.admin import AdminClient
 
+# Re-exported: the stack's probes raise ProbeFailed, and the stack commands use the HTTP helpers.
+from floodwall.httpclient import ProbeFailed as ProbeFailed
+from floodwall.httpclient import http_get as http_get
+from floodwall.httpclient import http_json as http_json
 from floodwall.stack.layout import HOST, Layout, PgNode
-
-
-class ProbeFailed(Exception):
-    """The probed part is not (yet) healthy; the message says why."""
-
-
-def http_get(url: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
-    """(status, body) of a GET; HTTP error statuses are returned, not raised."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
-            return int(resp.status), resp.read()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise ProbeFailed(f"{url}: {reason}") from None
-
-
-def http_json(url: str, timeout_s: float = 2.0) -> Any:
-    status, body = http_get(url, timeout_s)
-    try:
-        return json.loads(body)
-    except ValueError:
-        raise ProbeFailed(f"{url}: HTTP {status}, not JSON") from None
 
 
 def port_in_use(port: int, host: str = HOST) -> bool:

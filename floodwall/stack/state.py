@@ -14,12 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from floodwall.errors import StackError
+from floodwall.localstack import STATE_VERSION, read_state_document
 from floodwall.privatefs import write_private
 from floodwall.stack.config import StackSettings
 from floodwall.stack.layout import HOST, Layout
 from floodwall.stack.procs import ProcessRecord
-
-STATE_VERSION = 1
 
 
 @dataclass
@@ -65,17 +64,9 @@ def load_state(state_dir: Path) -> StackState | None:
 
     Raises StackError when the file exists but cannot be understood.
     """
-    path = state_dir / "stack.json"
-    try:
-        document = json.loads(path.read_text())
-    except FileNotFoundError:
+    document = read_state_document(state_dir)
+    if document is None:
         return None
-    except (OSError, ValueError) as exc:
-        raise StackError(
-            f"state file {path} is unreadable ({exc}); remove it or use another state_dir"
-        ) from None
-    if document.get("version") != STATE_VERSION:
-        raise StackError(f"state file {path} has version {document.get('version')}, expected {STATE_VERSION}")
     settings = StackSettings.model_validate({**document["settings"], "state_dir": str(state_dir)})
     processes = {k: ProcessRecord.from_json(v) for k, v in document.get("processes", {}).items()}
     return StackState(settings=settings, processes=processes)

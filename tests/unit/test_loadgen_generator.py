@@ -11,13 +11,19 @@ from uuid import UUID
 
 import pytest
 
-from floodwall.consumers.decide import Incoming, event_type_of, plan_batch
+from floodwall.consumers.decide import Incoming, plan_batch
 from floodwall.consumers.records import event_from_record
 from floodwall.loadgen.generator import Generator, Timed, Workload
 from floodwall.loadgen.profiles import FlashSale, Steady, schedule
 from floodwall.loadgen.trace import TraceError, open_trace, shard_of
 from floodwall.loadgen.tracegen import generate_trace
-from floodwall.producers.events import AdjustmentKind, InventoryEvent, OrderEvent, OrderEventType
+from floodwall.producers.events import (
+    AdjustmentKind,
+    InventoryEvent,
+    OrderEvent,
+    OrderEventType,
+    event_type_of,
+)
 from floodwall.producers.validation import problems
 from floodwall.schemas.registry import SchemaRegistry
 
