@@ -22,8 +22,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from floodwall.consumers.config import ConsumerSettings
+from floodwall.consumers.dlq import DeadLetterQueue
 from floodwall.consumers.dlq_io import DlqReader
-from floodwall.consumers.letters import StoredLetter
+from floodwall.consumers.letters import DeadLetter, StoredLetter
 from floodwall.consumers.loop import SinkConsumer
 from floodwall.offsets import read_group_positions
 from floodwall.producers.events import InventoryEvent, OrderEvent, OrderItem
@@ -305,3 +306,19 @@ def test_the_dlq_topic_has_explicit_retention_also_set_on_an_existing_topic(
     assert f"topic {dlq}: exists, 1 partitions, retention 3 days" in result.stdout
     assert retention_ms(bootstrap, dlq) == str(3 * 86_400_000)
     assert retention_ms(bootstrap, orders) != str(3 * 86_400_000)  # only the DLQ's is set
+
+
+def test_a_full_producer_queue_is_drained_and_every_letter_lands(kafka: tuple[str, str]) -> None:
+    """A DLQ client whose queue holds one message: every further letter meets a full queue and is
+    retried after the client has served its delivery reports; all of them land, none is raised."""
+    bootstrap, _ = kafka
+    orders, inventory, dlq_topic, suffix = names("dlqfull")
+    ensure_topics(bootstrap, [orders, inventory, dlq_topic], partitions=1)
+    dlq = DeadLetterQueue(bootstrap, dlq_topic, f"g-{suffix}", timeout_s=30,
+                          connection={"queue.buffering.max.messages": "1"})  # fmt: skip
+    letters = [DeadLetter(topic=orders, partition=0, offset=n, key=b"k", value=b"v%d" % n,
+                          error_class="MalformedMessage", message="bad") for n in range(20)]  # fmt: skip
+    dlq.send(letters)
+    dlq.close()
+    landed = read_letters(bootstrap, dlq_topic)
+    assert sorted(letter.value for letter in landed) == sorted(letter.value for letter in letters)

@@ -113,6 +113,17 @@ def test_an_unreachable_dlq_is_a_dead_letter_failure_naming_the_partitions_not_a
     assert time.monotonic() - started < 10
 
 
+def test_a_full_producer_queue_is_waited_on_until_the_timeout_then_a_dead_letter_failure() -> None:
+    """A queue of one message and no broker to drain it: the second letter meets a full queue
+    (BufferError inside the client); it is retried until the send's timeout, never raised."""
+    dlq = DeadLetterQueue(
+        "127.0.0.1:1", "dlq", "sink", connection={"queue.buffering.max.messages": "1"}, timeout_s=1.0
+    )
+    with pytest.raises(DeadLetterFailed) as failed:
+        dlq.send([letter(), letter(partition=5), letter(partition=6)])
+    assert failed.value.partitions == {("orders", 3), ("orders", 5), ("orders", 6)}
+
+
 # ---- list -----------------------------------------------------------------------------------------
 
 
