@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import psycopg
+from confluent_kafka import TopicPartition
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -18,6 +20,8 @@ from tenacity import (
 
 from floodwall.errors import FloodwallError
 from floodwall.redact import error_line
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -82,3 +86,62 @@ def retry_transient(
             f"the database stayed unavailable for {max_s:g} s (db_retry_max_s), giving up; nothing past the "
             f"last committed offsets was applied ({error_line(exc)})"
         ) from exc
+
+
+class Reconnecting(Protocol):
+    """A database client that drops its connection on :meth:`close` and opens a new one when next used."""
+
+    conninfo: str
+
+    def close(self) -> None: ...
+
+
+class OutageRetry:
+    """:func:`retry_transient` as the consumer needs it, for every database call it makes.
+
+    While the database fails: the connection is dropped (it is broken or points at a demoted node),
+    ``on_failure`` runs (the write budget backs off), ``pause()`` pauses the partitions once so the
+    client stops fetching (librdkafka heartbeats on its own thread), and :attr:`failing` is True for the
+    readiness probe. Afterwards ``resume`` gets what was paused. An outage longer than
+    max.poll.interval.ms makes the client leave the group: the partitions move on, and the batch is then
+    either applied (nobody moved the stored offsets yet) or fenced; either way nothing is lost or doubled.
+    """
+
+    def __init__(
+        self,
+        max_s: float,
+        stopping: threading.Event,
+        db: Reconnecting,
+        on_failure: Callable[[], None],
+        pause: Callable[[], list[TopicPartition]],
+        resume: Callable[[list[TopicPartition]], None],
+    ) -> None:
+        self.failing = False
+        self._max_s = max_s
+        self._stopping = stopping
+        self._db = db
+        self._on_failure = on_failure
+        self._pause = pause
+        self._resume = resume
+
+    def __call__(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (raises as :func:`retry_transient` does)."""
+        paused: list[TopicPartition] = []
+
+        def before_retry(error: BaseException | None) -> None:
+            self.failing = True
+            self._db.close()
+            self._on_failure()
+            if not paused:
+                paused.extend(self._pause())
+            log.warning("database unavailable (%s); retrying", error_line(error, self._db.conninfo))
+
+        try:
+            result = retry_transient(
+                work, max_s=self._max_s, stopping=self._stopping, before_retry=before_retry
+            )
+            self.failing = False
+            return result
+        finally:
+            if paused:
+                self._resume(paused)
