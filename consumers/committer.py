@@ -39,7 +39,7 @@ from floodwall.consumers.decide import Incoming
 from floodwall.consumers.decoder import Batch
 from floodwall.consumers.dlq import DeadLetterFailed
 from floodwall.consumers.letters import DeadLetter
-from floodwall.consumers.sink import ApplyResult, Fenced, Poisoned, Span
+from floodwall.consumers.sink import ApplyResult, BeforeCommit, Fenced, Poisoned, Span
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,7 @@ class Sink(Protocol):
     """Where batches land (PostgresSink): steps 2-5 in one transaction."""
 
     def apply(
-        self,
-        spans: Sequence[Span],
-        batch: Sequence[Incoming],
-        before_commit: Callable[[list[Poisoned]], None] | None = None,
+        self, spans: Sequence[Span], batch: Sequence[Incoming], before_commit: BeforeCommit | None = None
     ) -> ApplyResult:
         """Fence, apply, hand refused events to ``before_commit`` (inside the transaction: if it raises,
         nothing commits), COMMIT. Raises Fenced (nothing applied) or a database error (nothing or all)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import psycopg
@@ -96,6 +97,7 @@ class Reconnecting(Protocol):
     def close(self) -> None: ...
 
 
+@dataclass
 class OutageRetry:
     """:func:`retry_transient` as the consumer needs it, for every database call it makes.
 
@@ -107,22 +109,13 @@ class OutageRetry:
     either applied (nobody moved the stored offsets yet) or fenced; either way nothing is lost or doubled.
     """
 
-    def __init__(
-        self,
-        max_s: float,
-        stopping: threading.Event,
-        db: Reconnecting,
-        on_failure: Callable[[], None],
-        pause: Callable[[], list[TopicPartition]],
-        resume: Callable[[list[TopicPartition]], None],
-    ) -> None:
-        self.failing = False
-        self._max_s = max_s
-        self._stopping = stopping
-        self._db = db
-        self._on_failure = on_failure
-        self._pause = pause
-        self._resume = resume
+    max_s: float
+    stopping: threading.Event
+    db: Reconnecting
+    on_failure: Callable[[], None]
+    pause: Callable[[], list[TopicPartition]]
+    resume: Callable[[list[TopicPartition]], None]
+    failing: bool = False
 
     def __call__(self, work: Callable[[], T]) -> T:
         """Run ``work`` (raises as :func:`retry_transient` does)."""
@@ -130,18 +123,18 @@ class OutageRetry:
 
         def before_retry(error: BaseException | None) -> None:
             self.failing = True
-            self._db.close()
-            self._on_failure()
+            self.db.close()
+            self.on_failure()
             if not paused:
-                paused.extend(self._pause())
-            log.warning("database unavailable (%s); retrying", error_line(error, self._db.conninfo))
+                paused.extend(self.pause())
+            log.warning("database unavailable (%s); retrying", error_line(error, self.db.conninfo))
 
         try:
             result = retry_transient(
-                work, max_s=self._max_s, stopping=self._stopping, before_retry=before_retry
+                work, max_s=self.max_s, stopping=self.stopping, before_retry=before_retry
             )
             self.failing = False
             return result
         finally:
             if paused:
-                self._resume(paused)
+                self.resume(paused)

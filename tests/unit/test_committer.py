@@ -18,7 +18,7 @@ from floodwall.consumers.decide import Incoming
 from floodwall.consumers.decoder import Batch
 from floodwall.consumers.dlq import DeadLetterFailed
 from floodwall.consumers.letters import DeadLetter
-from floodwall.consumers.sink import ApplyResult, Fenced, Poisoned, Span
+from floodwall.consumers.sink import ApplyResult, BeforeCommit, Fenced, Poisoned, Span
 from tests.unit.consumer_fakes import batch_of
 
 T = TypeVar("T")
@@ -52,10 +52,7 @@ class FakeSink:
         self.commit_fails: str | None = None  # once: "landed" or "lost"
 
     def apply(
-        self,
-        spans: Sequence[Span],
-        batch: Sequence[Incoming],
-        before_commit: Callable[[list[Poisoned]], None] | None = None,
+        self, spans: Sequence[Span], batch: Sequence[Incoming], before_commit: BeforeCommit | None = None
     ) -> ApplyResult:
         self.journal.step("fence")
         for s in spans:
