@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import psycopg
+from confluent_kafka import TopicPartition
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -18,6 +21,8 @@ from tenacity import (
 
 from floodwall.errors import FloodwallError
 from floodwall.redact import error_line
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
@@ -82,3 +87,54 @@ def retry_transient(
             f"the database stayed unavailable for {max_s:g} s (db_retry_max_s), giving up; nothing past the "
             f"last committed offsets was applied ({error_line(exc)})"
         ) from exc
+
+
+class Reconnecting(Protocol):
+    """A database client that drops its connection on :meth:`close` and opens a new one when next used."""
+
+    conninfo: str
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class OutageRetry:
+    """:func:`retry_transient` as the consumer needs it, for every database call it makes.
+
+    While the database fails: the connection is dropped (it is broken or points at a demoted node),
+    ``on_failure`` runs (the write budget backs off), ``pause()`` pauses the partitions once so the
+    client stops fetching (librdkafka heartbeats on its own thread), and :attr:`failing` is True for the
+    readiness probe. Afterwards ``resume`` gets what was paused. An outage longer than
+    max.poll.interval.ms makes the client leave the group: the partitions move on, and the batch is then
+    either applied (nobody moved the stored offsets yet) or fenced; either way nothing is lost or doubled.
+    """
+
+    max_s: float
+    stopping: threading.Event
+    db: Reconnecting
+    on_failure: Callable[[], None]
+    pause: Callable[[], list[TopicPartition]]
+    resume: Callable[[list[TopicPartition]], None]
+    failing: bool = False
+
+    def __call__(self, work: Callable[[], T]) -> T:
+        """Run ``work`` (raises as :func:`retry_transient` does)."""
+        paused: list[TopicPartition] = []
+
+        def before_retry(error: BaseException | None) -> None:
+            self.failing = True
+            self.db.close()
+            self.on_failure()
+            if not paused:
+                paused.extend(self.pause())
+            log.warning("database unavailable (%s); retrying", error_line(error, self.db.conninfo))
+
+        try:
+            result = retry_transient(
+                work, max_s=self.max_s, stopping=self.stopping, before_retry=before_retry
+            )
+            self.failing = False
+            return result
+        finally:
+            if paused:
+                self.resume(paused)

@@ -1,11 +1,31 @@
 """Prometheus metrics of a sink consumer (``floodwall_consumer_*``). Labels stay low-cardinality:
-topic, partition, a reason or error class — never an event id."""
+topic, partition, a reason or error class — never an event id.
+
+They are the consumer's only counters: the periodic log line and :meth:`ConsumerMetrics.totals` (which
+tests and tools read) are derived from them, so the two can never disagree."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass(frozen=True)
+class Totals:
+    """Counts since the consumer started, summed over their labels."""
+
+    batches: int  # batches committed
+    applied: int
+    rejected: int
+    duplicates: int
+    dead_letters: int
+    fenced: int  # batches refused because another member had moved on
+
+
+def _sum(metric: Counter | Histogram, suffix: str) -> int:
+    """The sum of ``metric``'s samples named ``…suffix`` over all its label values."""
+    return int(sum(s.value for m in metric.collect() for s in m.samples if s.name.endswith(suffix)))
 
 
 @dataclass(frozen=True)
@@ -26,6 +46,17 @@ class ConsumerMetrics:
     offset_out_of_range: Gauge
     dead_letter_stalled: Gauge
     dead_letter_failures: Counter
+
+    def totals(self) -> Totals:
+        """A snapshot of the counts (a committed batch is one ``batch_events`` observation)."""
+        return Totals(
+            batches=_sum(self.batch_events, "_count"),
+            applied=_sum(self.applied, "_total"),
+            rejected=_sum(self.rejected, "_total"),
+            duplicates=_sum(self.duplicates, "_total"),
+            dead_letters=_sum(self.dead_letters, "_total"),
+            fenced=_sum(self.fenced, "_total"),
+        )
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> ConsumerMetrics:

@@ -18,7 +18,9 @@ bisection under savepoints: halves that write cleanly stay, a single event that 
 by the stored offsets. Its batch-mates land; the common path pays for one savepoint.
 
 A failed COMMIT may still have landed (a failover between the commit and its acknowledgement): callers
-ask :meth:`PostgresSink.landed` before retrying, never re-apply blindly.
+ask :meth:`PostgresSink.landed` before retrying, never re-apply blindly. What comes before and after this
+transaction (the decoder's dead letters, the retry, the positions, the Kafka commit) is ordered in one
+place: consumers/committer.py, whose ``Sink`` protocol this class satisfies.
 """
 
 from __future__ import annotations
@@ -64,6 +66,9 @@ class Poisoned:
     incoming: Incoming
     error_class: str
     message: str
+
+
+BeforeCommit = Callable[[list[Poisoned]], None]  # called inside the transaction, before COMMIT
 
 
 @dataclass(frozen=True)
@@ -116,10 +121,7 @@ class PostgresSink:
         return True
 
     def apply(
-        self,
-        spans: Sequence[Span],
-        batch: Sequence[Incoming],
-        before_commit: Callable[[list[Poisoned]], None] | None = None,
+        self, spans: Sequence[Span], batch: Sequence[Incoming], before_commit: BeforeCommit | None = None
     ) -> ApplyResult:
         """Apply ``batch`` (valid events of ``spans``, in offset order per partition) exactly once.
 

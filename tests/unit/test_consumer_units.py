@@ -9,8 +9,10 @@ from uuid import uuid4
 
 import psycopg
 import pytest
+from prometheus_client import CollectorRegistry
 
 from floodwall.consumers.dbretry import Abandoned, DatabaseUnavailable, is_transient, retry_transient
+from floodwall.consumers.metrics import ConsumerMetrics, Totals
 from floodwall.consumers.records import RecordError, event_from_record
 from floodwall.producers.events import InventoryEvent, OrderEvent, OrderItem
 
@@ -98,3 +100,17 @@ def test_a_shutdown_request_cuts_the_retrying_short() -> None:
         retry_transient(work, max_s=120, stopping=stopping, before_retry=lambda e: None)
     # Without the cut the retries would go on for max_s (120 s).
     assert time.monotonic() - started < 10
+
+
+def test_the_totals_are_read_from_the_metrics_summed_over_their_labels() -> None:
+    m = ConsumerMetrics.create(CollectorRegistry())
+    m.applied.inc(7)
+    m.rejected.labels("insufficient_stock").inc(2)
+    m.rejected.labels("unknown_order").inc(1)
+    m.duplicates.inc(3)
+    m.dead_letters.labels("MalformedMessage").inc(4)
+    m.dead_letters.labels("CheckViolation").inc(1)
+    m.fenced.inc()
+    m.batch_events.observe(10)
+    m.batch_events.observe(3)
+    assert m.totals() == Totals(batches=2, applied=7, rejected=3, duplicates=3, dead_letters=5, fenced=1)

@@ -1,13 +1,16 @@
-"""One poll's messages sorted into a batch: spans per partition, valid events, dead letters.
+"""The decoder: one poll's messages sorted into a :class:`Batch` — spans per partition, valid events, dead
+letters. Pure: no client, no database, no side effect but a debug log line.
 
 Decoding and validation happen here, before any database work: an undecodable message, an unknown
 writer schema or an invalid event becomes a dead letter with its reason, and never blocks its batch-mates.
+A fetch that left the log is not an event at all: it is reported in :attr:`Batch.misfits` for the
+partition tracker to stop the partition (consumers/outofrange.py).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from confluent_kafka import KafkaError, Message
@@ -15,6 +18,7 @@ from confluent_kafka import KafkaError, Message
 from floodwall.consumers.decide import Incoming
 from floodwall.consumers.letters import DeadLetter
 from floodwall.consumers.records import RecordError, event_from_record
+from floodwall.consumers.sink import Poisoned, Span
 from floodwall.producers.validation import problems
 from floodwall.schemas.errors import SchemaError
 from floodwall.schemas.registry import SchemaRegistry
@@ -32,23 +36,34 @@ class Batch:
     events: list[Incoming] = field(default_factory=list)
     letters: list[DeadLetter] = field(default_factory=list)
     raw: dict[tuple[str, int, int], Message] = field(default_factory=dict)  # valid events' messages
-    refused: list[DeadLetter] = field(default_factory=list)  # valid events the database refused
+    misfits: list[tuple[TopicPart, str]] = field(default_factory=list)  # fetches that left the log, why
+
+    def span_list(self) -> list[Span]:
+        return [Span(t, p, first, end) for (t, p), (first, end) in self.spans.items()]
+
+    def refused_letters(self, refused: Sequence[Poisoned]) -> list[DeadLetter]:
+        """The dead letters of valid events the database refused (each with its original message)."""
+        letters = []
+        for p in refused:
+            i = p.incoming
+            log.warning("%s[%d]@%d refused by the database: %s", i.topic, i.partition, i.offset, p.message)
+            msg = self.raw[(i.topic, i.partition, i.offset)]
+            letters.append(DeadLetter.of(msg, p.error_class, p.message, str(i.event.event_id)))
+        return letters
 
 
-def sort_batch(
-    messages: Sequence[Message],
-    positions: Mapping[TopicPart, int],
-    registry: SchemaRegistry,
-    misfit: Callable[[TopicPart, str], None],
+def decode_batch(
+    messages: Sequence[Message], positions: Mapping[TopicPart, int], registry: SchemaRegistry
 ) -> Batch:
-    """Sort ``messages`` into a :class:`Batch`. A message below its partition's stored position was
-    applied already (a re-fetch) and is dropped; a fetch that left the log is handed to ``misfit``."""
+    """Sort ``messages`` into a :class:`Batch`. A message below its partition's stored position
+    (``positions``) was applied already (a re-fetch after a seek) and is dropped; a partition without a
+    position starts at its first message here."""
     batch = Batch()
     for msg in messages:
         err = msg.error()
         if err is not None:
             if err.code() == KafkaError._AUTO_OFFSET_RESET:  # the fetch position left the log
-                misfit((msg.topic() or "", msg.partition() or 0), err.str())
+                batch.misfits.append(((msg.topic() or "", msg.partition() or 0), err.str()))
             else:
                 log.debug("consumer event: %s", err)
             continue
