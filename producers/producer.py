@@ -20,26 +20,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from enum import Enum
 from functools import partial
 from types import TracebackType
-from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
-from prometheus_client import Counter, Histogram
 
 from floodwall.errors import FloodwallError
 from floodwall.producers.config import ProducerSettings
 from floodwall.producers.delivery import Delivery, DeliveryStatus
-from floodwall.producers.events import Event, InventoryEvent, OrderEvent
+from floodwall.producers.events import Event
 from floodwall.producers.faults import RestartReason, needs_new_client, should_spool
 from floodwall.producers.guard import guarded_loop
 from floodwall.producers.lifecycle import ClientSupervisor, ProducerFailed
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.outbox import Outbox
 from floodwall.producers.recovery import RecoveryWorker
+from floodwall.producers.routes import Routes
 from floodwall.producers.spool import Spool
 from floodwall.producers.validation import EventValidationError, problems
 from floodwall.schemas.registry import SchemaRegistry
@@ -70,18 +68,6 @@ class EventRefused(FloodwallError):
     """The Kafka client refused this one event (e.g. larger than the broker takes); it was not accepted."""
 
 
-@dataclass(frozen=True)
-class _Route:
-    """Where events of one class go, how they are encoded, and the topic's metric children."""
-
-    topic: str
-    encode: Callable[[Mapping[str, Any]], bytes]  # Avro record (field name -> value) to wire bytes
-    emitted: Counter
-    acknowledged: Counter
-    spooled: Counter
-    latency: Histogram
-
-
 class EventProducer:
     """Emits order and inventory events. Thread-safe; one instance per process and spool directory.
 
@@ -96,7 +82,7 @@ class EventProducer:
     ) -> None:
         self.settings = settings
         self._metrics = metrics or ProducerMetrics.on()
-        self._routes = self._build_routes(registry or SchemaRegistry.default())
+        self._routes = Routes.build(settings, registry or SchemaRegistry.default(), self._metrics)
         # Re-entrant: client calls made under the lock (poll, flush) may serve callbacks that take it.
         self._cond = threading.Condition(threading.RLock())
         self._closing = threading.Event()
@@ -104,7 +90,7 @@ class EventProducer:
             Spool(settings.spool_dir, settings.spool_max_bytes),
             self._cond,
             self._metrics,
-            lambda topic: self._routes_by_topic[topic].spooled.inc(),
+            lambda topic: self._routes.by_topic[topic].spooled.inc(),
         )
         self._next_seq = self._outbox.spool.next_seq()
         # Events handed to the client, and their delivery reports served so far (both under the lock).
@@ -115,8 +101,8 @@ class EventProducer:
             self._clients,
             self._outbox,
             self._metrics,
-            [r.topic for r in self._routes.values()],
-            lambda topic: self._routes_by_topic[topic].acknowledged.inc(),
+            self._routes.topics,
+            lambda topic: self._routes.by_topic[topic].acknowledged.inc(),
         )
         self._threads = [
             self._thread("poll", self._clients.poll_step, _GIVE_UP_AFTER),
@@ -146,7 +132,7 @@ class EventProducer:
         if found:
             self._metrics.rejected.labels(getattr(event, "schema_name", "unknown")).inc()
             raise EventValidationError(found)
-        route = self._routes[type(event)]
+        route = self._routes.by_class[type(event)]
         value = route.encode(event.to_record())
         key = event.key()
         deadline = time.monotonic() + (self.settings.emit_timeout_s if timeout is None else timeout)
@@ -311,7 +297,7 @@ class EventProducer:
                     self._cond.notify_all()
 
     def _settle(self, handle: Delivery, err: KafkaError | None, msg: Message) -> None:
-        route = self._routes_by_topic[handle.topic]
+        route = self._routes.by_topic[handle.topic]
         if err is None:
             handle.partition, handle.offset = msg.partition(), msg.offset()
             handle._resolve(DeliveryStatus.ACKNOWLEDGED)
@@ -340,7 +326,7 @@ class EventProducer:
             handle.error = str(exc)
             return False
 
-    # ---- construction helpers ----------------------------------------------------------------------
+    # ---- background threads ----------------------------------------------------------------------
 
     def _thread(self, name: str, step: Callable[[], None], give_up_after: int | None) -> threading.Thread:
         target = guarded_loop(
@@ -362,21 +348,3 @@ class EventProducer:
             f"{exc}); no events are accepted any more. Spooled events stay in {self.settings.spool_dir} "
             f"for the next producer on it"
         )
-
-    def _build_routes(self, registry: SchemaRegistry) -> dict[type, _Route]:
-        m = self._metrics
-        routes: dict[type, _Route] = {}
-        for cls, topic in (
-            (OrderEvent, self.settings.orders_topic),
-            (InventoryEvent, self.settings.inventory_topic),
-        ):
-            routes[cls] = _Route(
-                topic=topic,
-                encode=registry.encoder(cls.schema_name),
-                emitted=m.emitted.labels(topic),
-                acknowledged=m.acknowledged.labels(topic),
-                spooled=m.spooled.labels(topic),
-                latency=m.delivery_latency.labels(topic),
-            )
-        self._routes_by_topic = {r.topic: r for r in routes.values()}
-        return routes
