@@ -3,14 +3,11 @@
 The producer is *online* (emit() produces through :attr:`ClientSupervisor.client`) or *offline* (emit()
 spools). Going offline records why the client has to be replaced (:class:`RestartReason`): the broker
 became unreachable, a call on the client raised, or the client hit a fatal error (its idempotence state
-is lost). The recovery thread then
+is lost). The recovery thread (producers/recovery.py) then moves what the old client holds into the
+spool, swaps in a fresh client, replays the spool and calls :meth:`ClientSupervisor.go_online`.
 
-1. purges the old client's queued and in-flight messages and serves their delivery reports right away:
-   each lands in the spool with its original emit sequence number (nothing is left behind in the client);
-2. builds a fresh client (new producer id, no sequence state) and waits until it sees every topic;
-3. swaps it in (``floodwall_producer_client_restarts_total{reason}``), replays the spool in emit order
-   through it and goes online once the spool is empty — checked under the lock, so no emit() slips in
-   between the last replayed event and going online.
+Every state change happens under the shared condition and notifies it; every wait in the producer is a
+``wait_for`` on that condition (:meth:`ClientSupervisor.wait_until`), so it wakes as soon as it can.
 """
 
 from __future__ import annotations
@@ -21,7 +18,7 @@ import time
 from collections.abc import Callable
 from functools import partial
 
-from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka import KafkaError, Producer
 
 from floodwall.errors import FloodwallError
 from floodwall.producers.config import ProducerSettings
@@ -30,20 +27,20 @@ from floodwall.producers.faults import (
     is_outage,
     kafka_error_of,
     needs_new_client,
-    restart_reason,
     stronger,
 )
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.outbox import Outbox
-from floodwall.producers.spool import SpoolRecord
 
 log = logging.getLogger(__name__)
 _CLIENT_LOG = logging.getLogger("floodwall.producers.librdkafka")
 
-# How often the recovery thread probes an unreachable broker.
-_PROBE_INTERVAL_S = 0.25
 # The background poller stays out of the way while emit() has served reports this recently.
 INLINE_POLL_GRACE_S = 0.05
+# How long one poll() of the background poller waits for a report (librdkafka wakes it on one).
+_POLL_WAIT_S = 0.05
+
+ErrorCallback = Callable[[int, KafkaError], None]
 
 
 class ProducerFailed(FloodwallError):
@@ -51,9 +48,12 @@ class ProducerFailed(FloodwallError):
 
 
 class ClientSupervisor:
-    """Owns the Kafka client, the online/offline state and the client's replacement (see module doc).
+    """Owns the Kafka client and the online/offline/failed state (see the module docstring).
 
-    Thread-safe: state changes happen under ``cond`` (an RLock condition shared with the producer).
+    Thread-safe: state changes happen under ``cond`` (an RLock condition shared with the producer) and
+    notify it. ``waiters`` counts threads blocked in :meth:`wait_until`: delivery reports notify only
+    while somebody waits (a notify per report would cost more than the report), and the poll thread
+    serves reports without its grace pause while somebody waits.
     """
 
     def __init__(
@@ -63,40 +63,82 @@ class ClientSupervisor:
         outbox: Outbox,
         cond: threading.Condition,
         closing: threading.Event,
-        topics: list[str],
-        count_acknowledged: Callable[[str], None],
     ) -> None:
         self._settings = settings
         self._metrics = metrics
         self._outbox = outbox
-        self._cond = cond
-        self._closing = closing
-        self._topics = topics
-        self._count_acknowledged = count_acknowledged
+        self.cond = cond
+        self.closing = closing
         self._generations = 0
-        self.client_generation, self.client = self._build()
-        self._standby: tuple[int, Producer] | None = None
-        self._standby_broken = False
+        self.client_generation, self.client = self.build_client(self.client_error)
         # A spool left by an earlier run is replayed (through this fresh client) before anything else.
         self.online = outbox.is_empty()
-        self._restart: RestartReason | None = None
-        self._purged = False
+        self.restart: RestartReason | None = None
         self._offline_since: float | None = None if self.online else time.monotonic()
         self.failure: str | None = None
         self.last_inline_poll = 0.0
+        self.waiters = 0
+        # Rounds of the poll thread so far: drain() waits for one, so the client's latest errors count.
+        self.polls = 0
+
+    @property
+    def delivery_timeout_s(self) -> float:
+        return self._settings.delivery_timeout_s
+
+    def needs_recovery(self) -> bool:
+        """Offline and not failed for good: the recovery thread has work (caller holds the lock)."""
+        return not self.online and self.failure is None
+
+    # ---- waiting ----------------------------------------------------------------------------------
+
+    def wait_until(self, predicate: Callable[[], bool], deadline: float) -> bool:
+        """Block until ``predicate()`` holds (re-checked on every notify) or ``deadline`` (monotonic).
+
+        Returns the predicate's last value. Everything the predicates read changes under the lock with
+        a notify (delivery reports included while this waits), so it returns as soon as it can.
+        """
+        with self.cond:
+            self.waiters += 1
+            self.cond.notify_all()  # the poll thread ends its grace pause: somebody needs reports served
+            try:
+                return self.cond.wait_for(predicate, max(0.0, deadline - time.monotonic()))
+            finally:
+                self.waiters -= 1
 
     # ---- state changes ----------------------------------------------------------------------------
 
     def go_offline(self, why: str, restart: RestartReason) -> None:
         """Spool from now on and have the recovery thread replace the client (for ``restart``)."""
-        with self._cond:
-            self._restart = stronger(self._restart, restart)
+        with self.cond:
+            self.restart = stronger(self.restart, restart)
             if self.online:
                 log.warning("producer offline (%s): spooling events to %s", why, self._outbox.spool.directory)
                 self.online = False
                 self._offline_since = time.monotonic()
                 self._metrics.online.set(0)
-            self._cond.notify_all()
+            self.cond.notify_all()
+
+    def go_online(self, replayed: int) -> None:
+        """The spool is empty and the client fresh: produce directly again (caller holds the lock)."""
+        since = self._offline_since or time.monotonic()
+        self.online, self._offline_since = True, None
+        self._metrics.online.set(1)
+        self.cond.notify_all()
+        log.info(
+            "producer online again after %.1f s offline (%d spooled events replayed)",
+            time.monotonic() - since,
+            replayed,
+        )
+
+    def swap(self, generation: int, client: Producer) -> Producer:
+        """Make ``client`` the current one (caller holds the lock); returns the retired client."""
+        old = self.client
+        self.client_generation, self.client = generation, client
+        reason = self.restart or RestartReason.OUTAGE
+        self.restart = None
+        self._metrics.restarts.labels(reason.value).inc()
+        log.warning("kafka client replaced (reason: %s)", reason.value)
+        return old
 
     def handle_fatal(self, err: KafkaError, where: str) -> None:
         """The entry point for a fatal error of the current client (error_cb, a delivery report, or a
@@ -126,11 +168,11 @@ class ClientSupervisor:
 
     def fail(self, message: str) -> None:
         """Stop accepting events for good: emit() and flush() raise ProducerFailed(message) from now on."""
-        with self._cond:
+        with self.cond:
             self.failure = message
             self.online = False
             self._metrics.online.set(0)
-            self._cond.notify_all()
+            self.cond.notify_all()
         log.error("producer failed: %s", message)
 
     def raise_if_failed(self) -> None:
@@ -138,167 +180,49 @@ class ClientSupervisor:
         if self.failure is not None:
             raise ProducerFailed(self.failure)
 
-    # ---- background steps (run by producers.guard.guarded_loop) ------------------------------------
+    # ---- the poll thread (run by producers.guard.guarded_loop) --------------------------------------
 
     def poll_step(self) -> None:
         """Serve delivery reports while the caller is not emitting (emit() serves them otherwise)."""
-        if time.monotonic() - self.last_inline_poll < INLINE_POLL_GRACE_S:
-            self._closing.wait(INLINE_POLL_GRACE_S)
+        idle_s = time.monotonic() - self.last_inline_poll
+        if idle_s < INLINE_POLL_GRACE_S and not self.waiters:
+            with self.cond:  # a waiter or close() ends the pause at once (both notify)
+                self.cond.wait_for(
+                    lambda: self.waiters > 0 or self.closing.is_set(), INLINE_POLL_GRACE_S - idle_s
+                )
             return
         try:
-            self.client.poll(0.05)
+            self.client.poll(_POLL_WAIT_S)  # librdkafka's own wait: returns as soon as a report is served
         except Exception as exc:
             self.client_failed(exc, "poll")
             raise  # the guard logs it and backs off; repeated failures surface as ProducerFailed
-
-    def recovery_step(self) -> None:
-        """While offline: retire the old client, bring up a fresh one, replay the spool, go online."""
-        with self._cond:
-            self._cond.wait_for(lambda: self._closing.is_set() or (not self.online and self.failure is None))
-            if self._closing.is_set():
-                return
-            restart = self._restart
-        if restart is not None and not self._retire_current():
-            return
-        if not self._fresh_client_ready(restart):
-            self._closing.wait(_PROBE_INTERVAL_S)
-            return
-        self._replay()
-
-    # ---- recovery ---------------------------------------------------------------------------------
-
-    def _retire_current(self) -> bool:
-        """Purge the current client and serve its reports (each spools its event). True once it is empty."""
-        client = self.client
-        if not self._purged:
-            client.purge(in_queue=True, in_flight=True, blocking=False)
-            self._purged = True
-        left = client.flush(self._settings.delivery_timeout_s)  # waits on librdkafka, serving reports
-        if left:
-            log.warning("the old kafka client still holds %d events; waiting for their reports", left)
-        return left == 0
-
-    def _fresh_client_ready(self, restart: RestartReason | None) -> bool:
-        """A client that reaches every topic is in place (swapped in when the old one must go)."""
-        if restart is None:
-            return self._topics_ready(self.client)  # start-up replay: the first client is fresh
-        with self._cond:
-            if self._standby is None or self._standby_broken:
-                self._standby, self._standby_broken = self._build(), False
-            standby = self._standby[1]
-        if not self._topics_ready(standby):
-            return False
-        self._swap()
-        return True
-
-    def _swap(self) -> None:
-        with self._cond:
-            assert self._standby is not None
-            old = self.client
-            self.client_generation, self.client = self._standby
-            self._standby = None
-            reason = self._restart or RestartReason.OUTAGE
-            self._restart, self._purged = None, False
-        self._metrics.restarts.labels(reason.value).inc()
-        log.warning("kafka client replaced (reason: %s)", reason.value)
-        old.flush(0)  # empty already; serves nothing but lets the old client go quietly
-
-    def _topics_ready(self, client: Producer) -> bool:
-        try:
-            metadata = client.list_topics(timeout=2.0)
-        except Exception:  # KafkaException: broker still down
-            return False
-        for name in self._topics:
-            topic = metadata.topics.get(name)
-            if topic is None or topic.error is not None or not topic.partitions:
-                return False
-        return True
-
-    def _replay(self) -> None:
-        """Send the spool through the current client, batch by batch, then go online."""
-        replayed = 0
-        while True:
-            with self._cond:
-                if self._restart is not None or self._closing.is_set():
-                    return  # the fresh client broke or we are closing: the next round starts over
-                self._outbox.sync_now()
-                if self._outbox.is_empty():
-                    self._go_online(replayed)
-                    return
-                segments = self._outbox.seal()
-            records = self._outbox.read(segments)
-            log.info("replaying %d spooled events", len(records))
-            if not self._send(records):
-                return
-            replayed += len(records)
-            with self._cond:
-                self._outbox.discard(segments)
-
-    def _go_online(self, replayed: int) -> None:
-        since = self._offline_since or time.monotonic()
-        self.online, self._offline_since = True, None
-        self._metrics.online.set(1)
-        self._cond.notify_all()
-        log.info(
-            "producer online again after %.1f s offline (%d spooled events replayed)",
-            time.monotonic() - since,
-            replayed,
-        )
-
-    def _send(self, records: list[SpoolRecord]) -> bool:
-        """Produce ``records`` in order and wait for every acknowledgement. False: keep the spool."""
-        client = self.client
-        failures: list[KafkaError] = []
-
-        def done(record: SpoolRecord, err: KafkaError | None, msg: Message) -> None:
-            if err is not None:
-                failures.append(err)
-                return
-            self._outbox.replayed(record, msg)
-            self._count_acknowledged(record.topic)
-            self._metrics.replayed.labels(record.topic).inc()
-
-        try:
-            for record in records:
-                if failures or self._closing.is_set():
-                    break
-                _produce_waiting(client, record, partial(done, record))
-            left = client.flush(self._settings.delivery_timeout_s + 5)
-        except Exception as exc:
-            self.client_failed(exc, "replay")
-            return False
-        if failures:
-            self.go_offline(f"replay failed: {failures[0].str()}", restart_reason(failures[0]))
-            return False
-        if left:
-            self.go_offline(f"{left} replayed events not acknowledged in time", RestartReason.OUTAGE)
-            return False
-        return not self._closing.is_set()
+        with self.cond:
+            self.polls += 1
+            if self.waiters:
+                self.cond.notify_all()
 
     # ---- clients ----------------------------------------------------------------------------------
 
-    def _build(self) -> tuple[int, Producer]:
+    def build_client(self, on_error: ErrorCallback) -> tuple[int, Producer]:
+        """A new client and its generation; ``on_error(generation, err)`` is its error_cb."""
         self._generations += 1
         generation = self._generations
         conf = self._settings.librdkafka()
-        conf["error_cb"] = partial(self._client_error, generation)
+        conf["error_cb"] = partial(on_error, generation)
         conf["logger"] = _CLIENT_LOG  # librdkafka's own log lines go through logging, not raw stderr
         return generation, Producer(conf)
 
-    def _client_error(self, generation: int, err: KafkaError) -> None:
+    def client_error(self, generation: int, err: KafkaError) -> None:
         """error_cb of every client: an exception here would surface from poll(), so none escapes."""
         try:
             self._on_client_error(generation, err)
         except Exception:
             log.exception("handling kafka client error %s failed", err.name())
 
+    # The name the error_cb had before the recovery worker moved out (tests inject errors through it).
+    _client_error = client_error
+
     def _on_client_error(self, generation: int, err: KafkaError) -> None:
-        standby = self._standby
-        if standby is not None and generation == standby[0]:
-            if needs_new_client(err):
-                log.warning("standby kafka client failed (%s); building another", err.str())
-                self._standby_broken = True  # not dropped here: destroying a client in its callback hangs
-            return
         if generation != self.client_generation:
             log.debug("kafka client error from a retired client: %s", err.str())
         elif needs_new_client(err):
@@ -307,15 +231,3 @@ class ClientSupervisor:
             self.go_offline(err.str(), RestartReason.OUTAGE)
         else:
             log.debug("kafka client: %s", err.str())
-
-
-def _produce_waiting(
-    client: Producer, record: SpoolRecord, on_delivery: Callable[[KafkaError | None, Message], None]
-) -> None:
-    """produce(), waiting for room in the client's queue by serving delivery reports (which make room)."""
-    while True:
-        try:
-            client.produce(record.topic, record.value, record.key, on_delivery=on_delivery)
-            return
-        except BufferError:
-            client.poll(0.01)

@@ -79,8 +79,9 @@ class Outbox:
                 except OSError as exc:  # e.g. disk full: those events are not durable, so not accepted
                     log.exception("spool sync failed")
                     self.fail_awaiting(f"spool write failed: {exc}")
-            if not closing.is_set():
-                self._cond.wait(0.002 if self._awaiting_sync else 0.25)
+            # append() and close() notify: the next round starts the moment there is something to
+            # sync. While this fsyncs (under the lock) appends queue up, so one fsync covers them all.
+            self._cond.wait_for(lambda: bool(self._awaiting_sync) or closing.is_set())
 
     def fail_awaiting(self, reason: str) -> None:
         """Resolve every handle still waiting for an fsync as FAILED with ``reason``."""

@@ -10,7 +10,7 @@ unreachable, or the client fails (a fatal error such as lost idempotence state, 
 exception from one of its calls), the producer goes *offline*: new events are appended to the durable
 spool (group-committed fsync), and the recovery thread moves the client's queued and in-flight messages
 into it too, replaces the client with a fresh one and replays the spool in emit order before going online
-again (producers/lifecycle.py). Per-key order holds across all of it: every event carries an emit
+again (producers/recovery.py). Per-key order holds across all of it: every event carries an emit
 sequence number and the replay sorts by it. A replay may repeat an event on the wire (its event id lets
 the sink drop the duplicate).
 """
@@ -20,24 +20,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from enum import Enum
 from functools import partial
 from types import TracebackType
-from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from floodwall.errors import FloodwallError
 from floodwall.producers.config import ProducerSettings
 from floodwall.producers.delivery import Delivery, DeliveryStatus
-from floodwall.producers.events import Event, InventoryEvent, OrderEvent
+from floodwall.producers.events import Event
 from floodwall.producers.faults import RestartReason, needs_new_client, should_spool
 from floodwall.producers.guard import guarded_loop
 from floodwall.producers.lifecycle import ClientSupervisor, ProducerFailed
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.outbox import Outbox
+from floodwall.producers.recovery import RecoveryWorker
+from floodwall.producers.routes import Routes
 from floodwall.producers.spool import Spool
 from floodwall.producers.validation import EventValidationError, problems
 from floodwall.schemas.registry import SchemaRegistry
@@ -68,16 +68,6 @@ class EventRefused(FloodwallError):
     """The Kafka client refused this one event (e.g. larger than the broker takes); it was not accepted."""
 
 
-@dataclass(frozen=True)
-class _Route:
-    topic: str
-    encode: Callable[[Mapping[str, Any]], bytes]
-    emitted: Any
-    acknowledged: Any
-    spooled: Any
-    latency: Any
-
-
 class EventProducer:
     """Emits order and inventory events. Thread-safe; one instance per process and spool directory.
 
@@ -92,7 +82,7 @@ class EventProducer:
     ) -> None:
         self.settings = settings
         self._metrics = metrics or ProducerMetrics.on()
-        self._routes = self._build_routes(registry or SchemaRegistry.default())
+        self._routes = Routes.build(settings, registry or SchemaRegistry.default(), self._metrics)
         # Re-entrant: client calls made under the lock (poll, flush) may serve callbacks that take it.
         self._cond = threading.Condition(threading.RLock())
         self._closing = threading.Event()
@@ -100,23 +90,25 @@ class EventProducer:
             Spool(settings.spool_dir, settings.spool_max_bytes),
             self._cond,
             self._metrics,
-            lambda topic: self._routes_by_topic[topic].spooled.inc(),
+            lambda topic: self._routes.by_topic[topic].spooled.inc(),
         )
         self._next_seq = self._outbox.spool.next_seq()
-        self._clients = ClientSupervisor(
-            settings,
-            self._metrics,
+        # Events handed to the client, and their delivery reports served so far (both under the lock).
+        self._sent = 0
+        self._reports = 0
+        self._clients = ClientSupervisor(settings, self._metrics, self._outbox, self._cond, self._closing)
+        recovery = RecoveryWorker(
+            self._clients,
             self._outbox,
-            self._cond,
-            self._closing,
-            [r.topic for r in self._routes.values()],
-            lambda topic: self._routes_by_topic[topic].acknowledged.inc(),
+            self._metrics,
+            self._routes.topics,
+            lambda topic: self._routes.by_topic[topic].acknowledged.inc(),
         )
         self._threads = [
             self._thread("poll", self._clients.poll_step, _GIVE_UP_AFTER),
             self._thread("spool", partial(self._outbox.sync_step, self._closing), _GIVE_UP_AFTER),
             # Recovery failures leave the producer offline, still spooling durably: it keeps trying.
-            self._thread("recovery", self._clients.recovery_step, None),
+            self._thread("recovery", recovery.step, None),
         ]
         for thread in self._threads:
             thread.start()
@@ -140,7 +132,7 @@ class EventProducer:
         if found:
             self._metrics.rejected.labels(getattr(event, "schema_name", "unknown")).inc()
             raise EventValidationError(found)
-        route = self._routes[type(event)]
+        route = self._routes.by_class[type(event)]
         value = route.encode(event.to_record())
         key = event.key()
         deadline = time.monotonic() + (self.settings.emit_timeout_s if timeout is None else timeout)
@@ -149,6 +141,7 @@ class EventProducer:
                 self._check_usable()
                 handle = Delivery(event.event_id, route.topic, key, self._next_seq)
                 client = self._clients.client
+                reports_seen = self._reports
                 placed = self._place(client, handle, value)
                 if placed is not _Placed.QUEUE_FULL:
                     self._next_seq += 1
@@ -158,12 +151,11 @@ class EventProducer:
                 return handle
             if placed is _Placed.SPOOLED:
                 return handle
-            if time.monotonic() >= deadline:
+            if not self._wait_for_room(reports_seen, deadline):
                 raise ProducerQueueFull(
                     f"the producer's queue ({self.settings.queue_max_messages} events) stayed full for "
                     f"{deadline - handle.emitted_at:.1f} s; the event was not accepted"
                 )
-            self._serve_inline(client, 0.01)  # wait for room: delivery reports are what frees it
 
     def flush(self, timeout: float = 30.0) -> int:
         """Wait until every emitted event is accepted (acknowledged or durably spooled) or failed.
@@ -171,24 +163,13 @@ class EventProducer:
         Returns how many are still pending (0 on success). Raises ProducerFailed when the producer
         failed for good.
         """
-        deadline = time.monotonic() + timeout
-        while True:
-            self._clients.raise_if_failed()
-            client = self._clients.client
-            try:
-                # librdkafka waits on its own condition while serving reports; short slices notice a swap.
-                client.flush(max(0.0, min(deadline - time.monotonic(), 0.5)))
-            except Exception as exc:
-                self._clients.client_failed(exc, "flush")
-            with self._cond:
-                self._cond.wait_for(
-                    lambda: not self._outbox.awaiting_sync or self._clients.failure is not None,
-                    max(0.0, deadline - time.monotonic()),
-                )
-                pending = len(self._clients.client) + self._outbox.awaiting_sync
-            if pending == 0 or time.monotonic() >= deadline:
-                self._clients.raise_if_failed()
-                return pending
+        self._clients.raise_if_failed()
+        self._clients.wait_until(
+            lambda: self._pending() == 0 or self._clients.failure is not None, time.monotonic() + timeout
+        )
+        self._clients.raise_if_failed()
+        with self._cond:
+            return self._pending()
 
     def drain(self, timeout: float = 60.0) -> bool:
         """Wait until every event, spooled ones included, has been delivered to the broker.
@@ -196,23 +177,18 @@ class EventProducer:
         Returns False when that did not happen within ``timeout``. Raises ProducerFailed when the
         producer failed for good.
         """
-        deadline = time.monotonic() + timeout
+        clients, polls_before = self._clients, self._clients.polls
 
-        def settled() -> bool:
-            return (self._clients.online and self._outbox.is_empty()) or self._clients.failure is not None
+        def delivered() -> bool:
+            if clients.failure is not None:
+                return True  # raised below
+            # One poll round after the call: an error the client already queued (broker down) is seen.
+            served = clients.polls > polls_before
+            return served and clients.online and self._outbox.is_empty() and self._pending() == 0
 
-        while True:
-            with self._cond:
-                reached = self._cond.wait_for(settled, max(0.0, deadline - time.monotonic()))
-            self._clients.raise_if_failed()
-            if not reached:
-                return False
-            if self.flush(max(0.0, deadline - time.monotonic())) == 0:
-                with self._cond:
-                    if settled():  # still online: nothing went back to the spool meanwhile
-                        return True
-            if time.monotonic() >= deadline:
-                return False
+        reached = self._clients.wait_until(delivered, time.monotonic() + timeout)
+        self._clients.raise_if_failed()
+        return reached
 
     @property
     def online(self) -> bool:
@@ -255,6 +231,24 @@ class EventProducer:
 
     # ---- sending and delivery reports -------------------------------------------------------------
 
+    def _pending(self) -> int:
+        """Events not yet accepted or failed: in the client unreported, or spooled but not yet synced."""
+        return self._sent - self._reports + self._outbox.awaiting_sync
+
+    def _wait_for_room(self, reports_seen: int, deadline: float) -> bool:
+        """Wait until a delivery report freed room in the client's queue, or the producer went offline,
+        failed or is closing (emit() then spools or raises). False when ``deadline`` came first."""
+        clients = self._clients
+        return clients.wait_until(
+            lambda: (
+                self._reports != reports_seen
+                or not clients.online
+                or clients.failure is not None
+                or self._closing.is_set()
+            ),
+            deadline,
+        )
+
     def _check_usable(self) -> None:
         if self._closing.is_set():
             raise ProducerClosed("emit() after close()")
@@ -269,6 +263,7 @@ class EventProducer:
         if self._clients.online:
             try:
                 client.produce(handle.topic, value, handle.key, on_delivery=partial(self._delivered, handle))
+                self._sent += 1
                 return _Placed.SENT
             except BufferError:
                 return _Placed.QUEUE_FULL
@@ -278,20 +273,31 @@ class EventProducer:
         self._outbox.append(handle, value)
         return _Placed.SPOOLED
 
-    def _serve_inline(self, client: Producer, timeout: float = 0.0) -> None:
+    def _serve_inline(self, client: Producer) -> None:
         """Serve ready delivery reports in the caller's thread: a separate poller thread would take the
         GIL from the caller once per report, which costs more than the report. Outside the lock: the
         reports take it. An exception is the client's failure, never the caller's: the event is in."""
         self._clients.last_inline_poll = time.monotonic()
         try:
-            client.poll(timeout)
+            client.poll(0)
         except Exception as exc:
             log.exception("serving delivery reports failed")
             self._clients.client_failed(exc, "poll")
 
     def _delivered(self, handle: Delivery, err: KafkaError | None, msg: Message) -> None:
         """Delivery report of one event. Never raises (an exception would surface from poll())."""
-        route = self._routes_by_topic[handle.topic]
+        try:
+            self._settle(handle, err, msg)
+        finally:
+            # Counted only now, with the event acknowledged, spooled or failed: a flush() woken by this
+            # must find it settled.
+            with self._cond:
+                self._reports += 1
+                if self._clients.waiters:
+                    self._cond.notify_all()
+
+    def _settle(self, handle: Delivery, err: KafkaError | None, msg: Message) -> None:
+        route = self._routes.by_topic[handle.topic]
         if err is None:
             handle.partition, handle.offset = msg.partition(), msg.offset()
             handle._resolve(DeliveryStatus.ACKNOWLEDGED)
@@ -320,7 +326,7 @@ class EventProducer:
             handle.error = str(exc)
             return False
 
-    # ---- construction helpers ----------------------------------------------------------------------
+    # ---- background threads ----------------------------------------------------------------------
 
     def _thread(self, name: str, step: Callable[[], None], give_up_after: int | None) -> threading.Thread:
         target = guarded_loop(
@@ -342,21 +348,3 @@ class EventProducer:
             f"{exc}); no events are accepted any more. Spooled events stay in {self.settings.spool_dir} "
             f"for the next producer on it"
         )
-
-    def _build_routes(self, registry: SchemaRegistry) -> dict[type, _Route]:
-        m = self._metrics
-        routes: dict[type, _Route] = {}
-        for cls, topic in (
-            (OrderEvent, self.settings.orders_topic),
-            (InventoryEvent, self.settings.inventory_topic),
-        ):
-            routes[cls] = _Route(
-                topic=topic,
-                encode=registry.encoder(cls.schema_name),
-                emitted=m.emitted.labels(topic),
-                acknowledged=m.acknowledged.labels(topic),
-                spooled=m.spooled.labels(topic),
-                latency=m.delivery_latency.labels(topic),
-            )
-        self._routes_by_topic = {r.topic: r for r in routes.values()}
-        return routes
