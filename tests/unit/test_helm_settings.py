@@ -152,8 +152,16 @@ def test_hook_jobs_run_real_commands_with_valid_settings(
     assert db.database_url == DB_URL_PLACEHOLDER
     t = settings_from_env(TopicsSettings, container_env(docs, topics), monkeypatch)
     assert (t.partitions, t.replication_factor, t.dlq_topic) == (12, 3, "dlq")
+    assert t.dlq_retention_days == 14
     # Hooks run before the release's ConfigMaps exist: they must not depend on them.
     assert "envFrom" not in migrate["containers"][0] and "envFrom" not in topics["containers"][0]
+
+
+def test_the_dlq_retention_reaches_the_topics_job(chart: helm.Chart, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = render(chart, merged(values_file("defaults"), {"topics": {"dlqRetentionDays": 30}}))
+    (job,) = (j for j in find(docs, "Job") if j["metadata"]["name"].endswith("-topics"))
+    spec = job["spec"]["template"]["spec"]
+    assert settings_from_env(TopicsSettings, container_env(docs, spec), monkeypatch).dlq_retention_days == 30
 
 
 def test_container_commands_exist(chart: helm.Chart) -> None:
