@@ -254,7 +254,10 @@ class SimulationSettings(ServiceSettings):
         1.0, ge=0, description="seconds from starting a consumer to its joining the group (import: 0.55 s)"
     )
     rebalance_pause_s: float = Field(
-        3.3, ge=0, description="seconds every membership change stops the whole group (measured 2.8-3.8)"
+        3.3,
+        ge=0,
+        description="seconds every membership change stops the whole group (classic protocol, Kafka 4.4: "
+        "2.2-3.6 s, docs/kafka.md)",
     )
     commit_trail_s: float = Field(
         0.2, ge=0, lt=1, description="seconds of arrivals still in flight in the consumers' batches"
