@@ -65,8 +65,15 @@ if [ ! -f "$kafka_stamp" ] || [ scripts/kafka/pom.xml -nt "$kafka_stamp" ]; then
     echo "setup: fetching Apache Kafka from Maven Central into $KAFKA_LIB"
     started=$(date +%s)
     rm -rf "$KAFKA_LIB"
-    mvn -q -B -Dstyle.color=never -f scripts/kafka/pom.xml dependency:copy-dependencies \
-        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIB"
+    # Maven's own output (terminal escape codes even with -B) goes to a log, shown only on failure.
+    maven_log="$VENV/share/floodwall/kafka/maven.log"
+    mkdir -p "$(dirname "$maven_log")"
+    if ! mvn -q -B -Dstyle.color=never -f scripts/kafka/pom.xml dependency:copy-dependencies \
+        -DincludeScope=runtime -DoutputDirectory="$KAFKA_LIB" >"$maven_log" 2>&1; then
+        echo "setup: Maven could not fetch Apache Kafka; the end of $maven_log:" >&2
+        tail -n 30 "$maven_log" >&2
+        exit 1
+    fi
     touch "$kafka_stamp"
     echo "setup: Apache Kafka installed ($(ls "$KAFKA_LIB" | wc -l) jars, $(($(date +%s) - started)) s)"
 else
