@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 
 
 def clean_env() -> dict[str, str]:
@@ -23,3 +25,13 @@ def floodwall(
         timeout=timeout,
         env=clean_env() if env is None else env,
     )
+
+
+def wait_until(
+    what: str, check: Callable[[], bool], timeout_s: float = 120.0, interval_s: float = 0.2
+) -> None:
+    """Poll ``check`` until it holds; fail the test, naming ``what``, once ``timeout_s`` has passed."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(interval_s)

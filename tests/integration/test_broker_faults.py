@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import signal
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from confluent_kafka.admin._listoffsets import OffsetSpec  # re-exported by admi
 from floodwall.stack.layout import Layout
 from floodwall.stack.procs import stop
 from floodwall.stack.up import stack_up
+from tests.helpers import wait_until
 from tests.integration.conftest import RunningStack
 from tests.integration.fleet import Fleet, Workload
 
@@ -40,13 +40,6 @@ def logged(layout: Layout, topics: list[str]) -> int:
         return sum(f.result().offset for f in ends.values())
     except KafkaException:  # leadership still settling after the topics were created: ask again
         return 0
-
-
-def wait_until(what: str, check: Callable[[], bool], timeout_s: float = 120.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def busiest_leader(layout: Layout, topics: list[str]) -> int:

@@ -10,7 +10,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from floodwall.schemas.registry import SchemaRegistry, package_dirs
 from floodwall.settings import load_settings
 from floodwall.stack.layout import Layout
 from floodwall.topics import ensure_topics
-from tests.helpers import floodwall
+from tests.helpers import floodwall, wait_until
 from tests.integration.conftest import RunningStack
 from tests.integration.kafka_reading import read_topic
 
@@ -49,13 +49,6 @@ def kafka(stack: RunningStack) -> tuple[str, str]:
 def names(prefix: str) -> tuple[str, str, str, str]:
     suffix = uuid.uuid4().hex[:8]
     return f"{prefix}-orders-{suffix}", f"{prefix}-inventory-{suffix}", f"{prefix}-dlq-{suffix}", suffix
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 90) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
 
 
 def scalar(dsn: str, query: str, *params: object) -> Any:
@@ -163,8 +156,8 @@ def test_a_letter_for_a_schema_deployed_late_is_listed_shown_and_applied_once_af
 
     settings = consumer_settings(bootstrap, group, topics)
     with consuming(settings, dsn):  # today's consumers: v99 unknown
-        wait_for("the known event to land", lambda: processed(dsn, marker.event_id) == 1)
-        wait_for("the dead letter", lambda: len(read_topic(bootstrap, dlq, 1, timeout_s=2)) == 1)
+        wait_until("the known event to land", lambda: processed(dsn, marker.event_id) == 1)
+        wait_until("the dead letter", lambda: len(read_topic(bootstrap, dlq, 1, timeout_s=2)) == 1)
     assert processed(dsn, event.event_id) == 0
 
     listing = json.loads(dlq_cli(bootstrap, topics, "list", "--entries", "--json"))
@@ -190,9 +183,9 @@ def test_a_letter_for_a_schema_deployed_late_is_listed_shown_and_applied_once_af
         assert f"replayed 1 dead letter(s) ({orders} 1)" in out
     upgraded = SchemaRegistry.from_dirs(package_dirs()[0], released)
     with consuming(settings, dsn, registry=upgraded) as (consumer, _):
-        wait_for("the replayed event to land", lambda: processed(dsn, event.event_id) == 1)
+        wait_until("the replayed event to land", lambda: processed(dsn, event.event_id) == 1)
         ends = {p: log_end(bootstrap, orders, p) for p in (0, 1)}
-        wait_for("both replays to be consumed", lambda: all(
+        wait_until("both replays to be consumed", lambda: all(
             (stored_offset(dsn, group, orders, p) or 0) == end for p, end in ends.items()))  # fmt: skip
     assert processed(dsn, event.event_id) == 1
     assert scalar(dsn, "SELECT count(*) FROM orders WHERE order_id = %s", str(event.order_id)) == 1
@@ -220,7 +213,7 @@ def test_oversized_dead_letters_go_through_cut_down_and_the_consumer_keeps_going
     ]
     produce(bootstrap, inventory, records, **{"message.max.bytes": 1_048_576})
     with consuming(consumer_settings(bootstrap, f"big-{suffix}", topics), dsn) as (_, worker):
-        wait_for("the event after the oversized ones", lambda: processed(dsn, after.event_id) == 1)
+        wait_until("the event after the oversized ones", lambda: processed(dsn, after.event_id) == 1)
         assert worker.is_alive()
     letters = read_letters(bootstrap, dlq)
     assert [(lt.source_offset, lt.truncated, len(lt.value)) for lt in letters] == [
@@ -262,7 +255,7 @@ def test_an_unwritable_dlq_pauses_the_partition_commits_nothing_past_it_and_resu
             labels = {"topic": inventory, "partition": "0"}
             return registry.get_sample_value("floodwall_consumer_dead_letter_stalled", labels)
 
-        wait_for("the partition to stall", lambda: stalled() == 1)
+        wait_until("the partition to stall", lambda: stalled() == 1)
         assert (registry.get_sample_value("floodwall_consumer_dead_letter_failures_total") or 0) >= 1
         assert (stored_offset(dsn, group, inventory) or 0) <= 1, "committed past the unwritten dead letter"
         assert processed(dsn, after.event_id) == 0
@@ -273,7 +266,7 @@ def test_an_unwritable_dlq_pauses_the_partition_commits_nothing_past_it_and_resu
         assert worker.is_alive()
 
         ensure_topics(bootstrap, [dlq], 1)
-        wait_for("the event after the letter", lambda: processed(dsn, after.event_id) == 1, timeout_s=150)
+        wait_until("the event after the letter", lambda: processed(dsn, after.event_id) == 1, timeout_s=150)
         assert stalled() is None and worker.is_alive()
     assert processed(dsn, before.event_id) == 1
     assert stored_offset(dsn, group, inventory) == 3

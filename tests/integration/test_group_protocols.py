@@ -9,9 +9,8 @@ other partitions go on; fixing the stored offset lets the consumer resume by its
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -30,6 +29,7 @@ from floodwall.producers.producer import EventProducer
 from floodwall.settings import load_settings
 from floodwall.stack.layout import Layout
 from floodwall.topics import ensure_topics
+from tests.helpers import wait_until
 from tests.integration.conftest import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -41,13 +41,6 @@ def count(dsn: str, query: str, *params: object) -> int:
     with psycopg.connect(dsn) as conn:
         row = conn.execute(query.encode(), params).fetchone()
         return int(str(row[0])) if row else 0
-
-
-def wait_until(what: str, check: Callable[[], bool], timeout_s: float = 90.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
 
 
 class Topics:

@@ -8,9 +8,8 @@ import json
 import subprocess
 import sys
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +29,7 @@ from floodwall.producers.producer import EventProducer
 from floodwall.settings import load_settings
 from floodwall.stack.layout import Layout
 from floodwall.topics import ensure_topics
-from tests.helpers import clean_env
+from tests.helpers import clean_env, wait_until
 from tests.integration.conftest import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -63,13 +62,6 @@ def env(stack: RunningStack) -> Env:
 @pytest.fixture
 def admin(env: Env) -> AdminClient:
     return AdminClient({"bootstrap.servers": env.bootstrap})
-
-
-def wait_for(what: str, check: Callable[[], bool], timeout_s: float = 60) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def stored(dsn: str, group: str, topic: str) -> dict[int, int]:
@@ -137,12 +129,12 @@ def test_show_finds_offsets_outside_the_log_and_reset_moves_them_in_postgres_and
     deleted = admin.delete_records([TopicPartition(topic, 2, 6)], request_timeout=10)
     for future in deleted.values():
         future.result()
-    wait_for("log start 6 on partition 2", lambda: log_start(admin, topic, 2) == 6)
+    wait_until("log start 6 on partition 2", lambda: log_start(admin, topic, 2) == 6)
     # p0 fits, p1 lies beyond the log end (as after a recreated topic), p2 before the log start, p3 has none.
     store(env.dsn, group, topic, {0: 4, 1: 500, 2: 3})
     # As a consumer would have committed it. On a fresh cluster the first commit can fail per partition
     # while the offsets topic loads (an error in the result, not an exception): commit until it shows.
-    wait_for("Kafka to take a commit", lambda: commit(admin, group, TopicPartition(topic, 0, 4)))
+    wait_until("Kafka to take a commit", lambda: commit(admin, group, TopicPartition(topic, 0, 4)))
 
     shown = env.offsets("show", "--json", "--group", group, "--topic", topic)
     assert shown.returncode == 1, shown.stderr
@@ -211,7 +203,7 @@ def test_a_reset_under_a_running_consumer_is_fenced_into_a_reread_without_double
         for event in events[:20]:
             producer.emit(event)
         assert producer.flush(30) == 0
-        wait_for("20 events applied", lambda: stored(env.dsn, group, inventory) == {0: 20}, timeout_s=90)
+        wait_until("20 events applied", lambda: stored(env.dsn, group, inventory) == {0: 20}, timeout_s=90)
 
         reset = env.offsets("reset", "--group", group, "--topic", inventory, "--to-earliest", "--yes")
         assert reset.returncode == 0, reset.stdout + reset.stderr
@@ -221,8 +213,8 @@ def test_a_reset_under_a_running_consumer_is_fenced_into_a_reread_without_double
         # The partition is idle: the consumer meets the reset with its next batch, which is fenced.
         producer.emit(events[20])
         assert producer.flush(30) == 0
-        wait_for("the re-read and the new event", lambda: stored(env.dsn, group, inventory) == {0: 21})
-    wait_for("Kafka's committed offset to follow", lambda: committed(admin, group, inventory, 1) == {0: 21})
+        wait_until("the re-read and the new event", lambda: stored(env.dsn, group, inventory) == {0: 21})
+    wait_until("Kafka's committed offset to follow", lambda: committed(admin, group, inventory, 1) == {0: 21})
     assert consumer.totals.fenced >= 1 and consumer.totals.duplicates == 20
     with psycopg.connect(env.dsn) as conn:
         row = conn.execute("SELECT available FROM stock_levels WHERE sku = %s", (sku,)).fetchone()

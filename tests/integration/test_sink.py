@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -14,6 +13,7 @@ from floodwall.consumers.decide import Incoming
 from floodwall.consumers.sink import Fenced, PostgresSink, Span
 from floodwall.producers.events import Event, InventoryEvent, OrderEvent, OrderItem
 from floodwall.stack.layout import Layout
+from tests.helpers import wait_until
 from tests.integration.conftest import RunningStack
 
 pytestmark = pytest.mark.integration
@@ -181,7 +181,7 @@ def test_two_consumers_meeting_a_new_stock_key_lose_no_adjustment(dsn: str) -> N
         ]
         for thread in threads:
             thread.start()
-        _wait_for(lambda: _sessions_waiting_on_stock_levels(dsn) == 2, what="both consumers waiting")
+        wait_until("both consumers waiting", lambda: _sessions_waiting_on_stock_levels(dsn) == 2, 30, 0.05)
         blocker.rollback()  # releases the lock: both go on at once
     for thread in threads:
         thread.join(timeout=60)
@@ -207,11 +207,3 @@ def _sessions_waiting_on_stock_levels(dsn: str) -> int:
                      "WHERE c.relname = 'stock_levels' AND NOT l.granted")  # fmt: skip
     assert isinstance(waiting, int)
     return waiting
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
