@@ -44,12 +44,12 @@ from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import resolve_owner_database_url
 from floodwall.db.migrate import migrate
 from floodwall.errors import FloodwallError
+from floodwall.events.codec import EventSerializer
+from floodwall.events.model import OrderEvent
 from floodwall.histograms import buckets_from_exposition, merge, quantile
 from floodwall.httpclient import http_get
 from floodwall.producers.bench import make_orders
-from floodwall.producers.events import OrderEvent
 from floodwall.redact import error_line
-from floodwall.schemas.registry import SchemaRegistry
 from floodwall.topics import ensure_topics
 
 SINK_ROWS_PER_EVENT = 5  # a bench order: its processed_events row, the order row and 3 item rows
@@ -135,13 +135,13 @@ def bench_schema(url: str, schema: str) -> Iterator[str]:
 
 
 def preload(bootstrap: str, topic: str, events: list[OrderEvent]) -> None:
-    encode = SchemaRegistry.default().encoder(OrderEvent.schema_name)
+    serialize = EventSerializer()
     client = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 20,
                        "compression.type": "lz4"})  # fmt: skip
     for event in events:
         while True:
             try:
-                client.produce(topic, encode(event.to_record()), event.key())
+                client.produce(topic, serialize(event), event.key())
                 break
             except BufferError:
                 client.poll(0.05)

@@ -21,13 +21,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from floodwall.producers.events import (
+from floodwall.events.model import (
     AdjustmentKind,
     Event,
     InventoryEvent,
     OrderEvent,
     OrderEventType,
     event_type_of,
+    stock_after,
 )
 
 StockKey = tuple[str, str]  # (sku, warehouse)
@@ -173,29 +174,22 @@ def _apply_order(plan: Plan, event: OrderEvent, before: Mapping[UUID, OrderRow])
     return None
 
 
-_SIGN = {
-    AdjustmentKind.RESTOCK: 1,
-    AdjustmentKind.RELEASE: 1,
-    AdjustmentKind.RESERVATION: -1,
-    AdjustmentKind.CORRECTION: 1,
-}
-
-
 def _apply_inventory(plan: Plan, event: InventoryEvent, before: Mapping[StockKey, int]) -> Rejection | None:
     key = (event.sku, event.warehouse)
     current = plan.stock[key][0] if key in plan.stock else before.get(key, 0)
-    delta = _SIGN[event.kind] * event.quantity
-    if current + delta < 0:
+    after = stock_after(current, event)
+    if after is None:
         if event.kind is AdjustmentKind.RESERVATION:
             rejection = Rejection(
                 "insufficient_stock", f"insufficient stock: {current} available, {event.quantity} requested"
             )
         else:
             rejection = Rejection(
-                "negative_stock", f"correction by {delta} would make stock negative ({current} available)"
+                "negative_stock",
+                f"correction by {event.stock_delta} would make stock negative ({current} available)",
             )
         plan.ledger.append(LedgerRow(event, False, rejection.reason, None))
         return rejection
-    plan.stock[key] = (current + delta, event.event_id)
-    plan.ledger.append(LedgerRow(event, True, None, current + delta))
+    plan.stock[key] = (after, event.event_id)
+    plan.ledger.append(LedgerRow(event, True, None, after))
     return None

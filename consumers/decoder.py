@@ -17,11 +17,10 @@ from confluent_kafka import KafkaError, Message
 
 from floodwall.consumers.decide import Incoming
 from floodwall.consumers.letters import DeadLetter
-from floodwall.consumers.records import RecordError, event_from_record
 from floodwall.consumers.sink import Poisoned, Span
-from floodwall.producers.validation import problems
+from floodwall.events.codec import EventDeserializer
+from floodwall.events.validation import EventValidationError
 from floodwall.schemas.errors import SchemaError
-from floodwall.schemas.registry import SchemaRegistry
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +52,7 @@ class Batch:
 
 
 def decode_batch(
-    messages: Sequence[Message], positions: Mapping[TopicPart, int], registry: SchemaRegistry
+    messages: Sequence[Message], positions: Mapping[TopicPart, int], deserialize: EventDeserializer
 ) -> Batch:
     """Sort ``messages`` into a :class:`Batch`. A message below its partition's stored position
     (``positions``) was applied already (a re-fetch after a seek) and is dropped; a partition without a
@@ -74,24 +73,20 @@ def decode_batch(
             continue  # already applied (a re-fetch after a seek)
         span = batch.spans.setdefault(key, [expected, offset + 1])
         span[1] = offset + 1
-        _classify(batch, registry, msg, topic, partition, offset)
+        _classify(batch, deserialize, msg, topic, partition, offset)
     return batch
 
 
 def _classify(
-    batch: Batch, registry: SchemaRegistry, msg: Message, topic: str, partition: int, offset: int
+    batch: Batch, deserialize: EventDeserializer, msg: Message, topic: str, partition: int, offset: int
 ) -> None:
-    value = msg.value() or b""
     try:
-        decoded = registry.decode(value)
-        event = event_from_record(decoded.name, decoded.record)
-    except (SchemaError, RecordError) as exc:
-        batch.letters.append(DeadLetter.of(msg, type(exc).__name__, str(exc)))
+        event = deserialize(msg.value())
+    except EventValidationError as exc:
+        batch.letters.append(DeadLetter.of(msg, "EventValidationError", exc.reasons, exc.event_id))
         return
-    found = problems(event)
-    if found:
-        reason = "; ".join(str(p) for p in found)
-        batch.letters.append(DeadLetter.of(msg, "EventValidationError", reason, str(event.event_id)))
+    except SchemaError as exc:  # DecodeError (RecordError too), IncompatibleSchema: not one of our events
+        batch.letters.append(DeadLetter.of(msg, type(exc).__name__, str(exc)))
         return
     batch.events.append(Incoming(event, topic, partition, offset))
     batch.raw[(topic, partition, offset)] = msg

@@ -30,6 +30,7 @@ from floodwall.consumers.metrics import ConsumerMetrics, Totals
 from floodwall.consumers.partitions import PartitionTracker
 from floodwall.consumers.ratelimit import AdaptiveThrottle, MemberBudget
 from floodwall.consumers.sink import ApplyResult, PostgresSink
+from floodwall.events.codec import EventDeserializer
 from floodwall.httpserve import ServiceHttp
 from floodwall.kafkaconn import connection_conf
 from floodwall.promtargets import register_target
@@ -58,7 +59,7 @@ class SinkConsumer:
         self.http_port: int | None = None
         self._started = self._last_tick = time.monotonic()
         self._stopping = threading.Event()
-        self._registry = registry or SchemaRegistry.default()
+        self._deserialize = EventDeserializer(registry)
         self._sink = PostgresSink(database_url, s.group_id)  # clients connect lazily
         self._dlq = DeadLetterQueue(
             s.bootstrap_servers, s.dlq_topic, s.group_id, connection_conf(s.kafka_connection), s.dlq_timeout_s
@@ -187,7 +188,7 @@ class SinkConsumer:
     def process(self, messages: Sequence[Message]) -> ApplyResult | None:
         """Decode, validate and apply one batch of messages exactly once. Returns what was applied, or
         None when nothing was committed (nothing new, fenced, or the dead-letter topic failed)."""
-        batch = decode_batch(messages, self._tracker.positions, self._registry)
+        batch = decode_batch(messages, self._tracker.positions, self._deserialize)
         self._tracker.stop_misfits(batch.misfits)
         if not batch.spans:
             return None

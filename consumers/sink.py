@@ -35,7 +35,7 @@ import psycopg
 
 from floodwall.consumers.decide import Incoming, OrderRow, Plan, plan_batch
 from floodwall.errors import FloodwallError
-from floodwall.producers.events import InventoryEvent
+from floodwall.events.model import InventoryEvent
 from floodwall.redact import error_line
 
 Conn = psycopg.Connection[tuple[object, ...]]
@@ -252,8 +252,7 @@ class PostgresSink:
                 plan.items,
             )
             _copy(cur, _LEDGER,
-                  [(r.event.event_id, r.event.sku, r.event.warehouse, r.event.kind.value,
-                    -r.event.quantity if r.event.kind.value == "reservation" else r.event.quantity,
+                  [(r.event.event_id, r.event.sku, r.event.warehouse, r.event.kind.value, r.event.stock_delta,
                     r.event.order_id, "applied" if r.applied else "rejected", r.reason, r.available_after,
                     r.event.occurred_at) for r in plan.ledger])  # fmt: skip
             if plan.stock:

@@ -27,8 +27,8 @@ from functools import partial
 from typing import Any
 from uuid import UUID
 
+from floodwall.events.model import Event, InventoryEvent, OrderEvent, OrderItem
 from floodwall.loadgen.model import StockModel
-from floodwall.producers.events import Event, InventoryEvent, OrderEvent, OrderItem
 
 # Black Friday 2026, midnight UTC: the default day the generated events claim to happen on.
 DEFAULT_EPOCH = datetime(2026, 11, 27, tzinfo=UTC)

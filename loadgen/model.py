@@ -1,4 +1,4 @@
-"""What the sink will make of the generated traffic — a pure model, kept in step with consumers/decide.py.
+"""What the sink will make of the generated traffic — a pure model of consumers/decide.py's stock rule.
 
 The sink decides stock per (SKU, warehouse) in the order of that SKU's events, and they share a key and
 so a partition: their order on the wire is the order the generator emitted them in. So the outcome of
@@ -13,16 +13,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from floodwall.producers.events import AdjustmentKind, Event, InventoryEvent, event_type_of
+from floodwall.events.model import AdjustmentKind, Event, InventoryEvent, event_type_of, stock_after
 
 StockKey = tuple[str, str]
-
-_SIGN = {
-    AdjustmentKind.RESTOCK: 1,
-    AdjustmentKind.RELEASE: 1,
-    AdjustmentKind.RESERVATION: -1,
-    AdjustmentKind.CORRECTION: 1,
-}
 
 
 @dataclass
@@ -47,8 +40,9 @@ class Prediction:
 
 
 class StockModel:
-    """Stock per (SKU, warehouse) as the sink computes it: a reservation that would take the level below
-    zero is rejected and leaves it untouched (consumers/decide.py ``_apply_inventory``)."""
+    """Stock per (SKU, warehouse) as the sink computes it, by the same rule
+    (:func:`floodwall.events.model.stock_after`): an adjustment that would take the level below zero is
+    rejected and leaves it untouched."""
 
     def __init__(self) -> None:
         self.levels: dict[StockKey, int] = {}
@@ -63,14 +57,14 @@ class StockModel:
 
     def would_apply(self, event: InventoryEvent) -> bool:
         """Whether the sink would apply ``event`` now (nothing recorded)."""
-        return self._after(event) >= 0
+        return self._after(event) is not None
 
-    def _after(self, event: InventoryEvent) -> int:
-        return self.levels.get((event.sku, event.warehouse), 0) + _SIGN[event.kind] * event.quantity
+    def _after(self, event: InventoryEvent) -> int | None:
+        return stock_after(self.levels.get((event.sku, event.warehouse), 0), event)
 
     def _adjust(self, event: InventoryEvent) -> bool:
         after = self._after(event)
-        if after < 0:
+        if after is None:
             if event.kind is AdjustmentKind.RESERVATION:
                 self.prediction.rejected_reservations += 1
                 self.prediction.sold_out_skus.add(event.sku)

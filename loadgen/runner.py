@@ -24,6 +24,7 @@ from rich.console import Console
 
 from floodwall.db.config import resolve_database_url
 from floodwall.errors import FloodwallError
+from floodwall.events.codec import EventDeserializer
 from floodwall.loadgen.acks import read_acks
 from floodwall.loadgen.chart import write_chart
 from floodwall.loadgen.config import LoadgenSettings, resolve_endpoint
@@ -40,7 +41,6 @@ from floodwall.loadgen.verdict import judge
 from floodwall.loadgen.verify import verify_database
 from floodwall.producers.config import ProducerSettings
 from floodwall.redact import error_line
-from floodwall.schemas.registry import SchemaRegistry
 from floodwall.settings import load_settings
 
 PREFLIGHT_IDS = 200
@@ -141,12 +141,12 @@ def preflight(trace: Trace, settings: LoadgenSettings, endpoints: Endpoints) -> 
         raise FloodwallError(f"topic {absent[0]!r} does not exist on {endpoints.bootstrap_servers}")
     if not settings.verify:
         return
-    registry = SchemaRegistry.default()
+    decode = EventDeserializer(validate=False)
     ids = []
     for n, record in enumerate(trace.records()):
         if n >= PREFLIGHT_IDS:
             break
-        ids.append(registry.decode(record.value).record["event_id"])
+        ids.append(decode(record.value).event_id)
     try:
         with psycopg.connect(endpoints.database_url, connect_timeout=10) as conn:
             row = conn.execute(

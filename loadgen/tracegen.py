@@ -8,10 +8,10 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from floodwall.events.codec import EventSerializer
 from floodwall.loadgen.generator import Generator, Workload
 from floodwall.loadgen.profiles import DayCurve, FlashSale, Profile, Ramp, Steady, expected_events, schedule
 from floodwall.loadgen.trace import Trace, TraceWriter, open_trace
-from floodwall.schemas.registry import SchemaRegistry
 
 TRACE_FORMAT = 1
 _PROFILES: dict[str, type[Any]] = {
@@ -45,20 +45,19 @@ def generate_trace(
     profile: Profile,
     workload: Workload,
     progress: Callable[[int], None] | None = None,
-    registry: SchemaRegistry | None = None,
+    serialize: EventSerializer | None = None,
 ) -> Trace:
     """Write the whole event stream of ``profile`` x ``workload`` to ``path`` and return it opened.
 
     ``progress`` is called with the number of events written so far every few thousand events.
     Deterministic: the same arguments write the same bytes.
     """
-    registry = registry or SchemaRegistry.default()
-    encoders = {name: registry.encoder(name) for name in registry.names()}
+    serialize = serialize or EventSerializer()
     generator = Generator(workload)
     with TraceWriter(path, header_of(profile, workload)) as writer:
         stream = itertools.chain(generator.preload(), generator.events(schedule(profile)))
         for n, (t, event) in enumerate(stream, start=1):
-            writer.write(t, event.key(), encoders[event.schema_name](event.to_record()))
+            writer.write(t, event.key(), serialize(event))
             if progress is not None and n % 5000 == 0:
                 progress(n)
         writer.close({"prediction": generator.model.prediction.to_json(), "preload": workload.skus})

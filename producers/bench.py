@@ -20,12 +20,12 @@ from prometheus_client import CollectorRegistry
 
 from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.errors import FloodwallError
+from floodwall.events.codec import EventSerializer
+from floodwall.events.model import OrderEvent, OrderItem
 from floodwall.producers.config import ProducerSettings
 from floodwall.producers.delivery import DeliveryStatus
-from floodwall.producers.events import OrderEvent, OrderItem
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.producer import EventProducer
-from floodwall.schemas.registry import SchemaRegistry
 from floodwall.topics import ensure_topics
 
 BENCH_TOPIC = "floodwall-bench-orders"
@@ -115,8 +115,8 @@ def run_sdk_bench(settings: ProducerSettings, events: list[OrderEvent]) -> dict[
 def raw_produce_rate(settings: ProducerSettings, events: list[OrderEvent]) -> float:
     """The floor under the SDK, measured in the same run: plain confluent-kafka producing the same bytes
     (encoded before the clock starts) with the same client settings, one delivery callback per message."""
-    encode = SchemaRegistry.default().encoder(OrderEvent.schema_name)
-    messages = [(encode(e.to_record()), e.key()) for e in events]
+    serialize = EventSerializer()
+    messages = [(serialize(e), e.key()) for e in events]
     client = Producer(settings.librdkafka())
     acked = 0
 

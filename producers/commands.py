@@ -16,6 +16,7 @@ from typing import BinaryIO
 
 from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.errors import ConfigError, FloodwallError
+from floodwall.events.validation import EventValidationError
 from floodwall.producers.config import ProducerSettings
 from floodwall.producers.event_ids import EventIds, IdScheme, namespace_for
 from floodwall.producers.jsonio import TYPES, event_from_json
@@ -29,7 +30,7 @@ from floodwall.producers.producer import (
     ProducerQueueFull,
 )
 from floodwall.producers.spool import SpoolFull
-from floodwall.producers.validation import EventValidationError
+from floodwall.schemas.errors import SchemaError
 
 MAX_LINE_BYTES_LIMIT = 64 << 20
 _CLOSE_AFTER_INTERRUPT_S = 1.0
@@ -201,7 +202,7 @@ class _Run:
             self.report.refuse(number, str(exc))
             self.report.stop(f"the producer takes no more events ({exc})")
             return False
-        except (TypeError, OverflowError, ValueError) as exc:  # the encoder refusing what validation let by
+        except (SchemaError, TypeError, OverflowError, ValueError) as exc:  # encoding what validation let by
             self.report.refuse(number, f"cannot be encoded: {type(exc).__name__}: {exc}")
         return True
 

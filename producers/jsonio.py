@@ -25,7 +25,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
-from floodwall.producers.events import (
+from floodwall.events.model import (
     AdjustmentKind,
     Event,
     InventoryEvent,
@@ -35,7 +35,7 @@ from floodwall.producers.events import (
     order_total,
     utc_now,
 )
-from floodwall.producers.validation import EventValidationError, FieldProblem, validate
+from floodwall.events.validation import EventValidationError, FieldProblem, validate
 
 _ORDER_FIELDS = {
     "type",

@@ -28,9 +28,11 @@ from types import TracebackType
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from floodwall.errors import FloodwallError
+from floodwall.events.codec import EventSerializer
+from floodwall.events.model import Event
+from floodwall.events.validation import EventValidationError
 from floodwall.producers.config import ProducerSettings
 from floodwall.producers.delivery import Delivery, DeliveryStatus
-from floodwall.producers.events import Event
 from floodwall.producers.faults import RestartReason, needs_new_client, should_spool
 from floodwall.producers.guard import guarded_loop
 from floodwall.producers.lifecycle import ClientSupervisor, ProducerFailed
@@ -39,7 +41,6 @@ from floodwall.producers.outbox import Outbox
 from floodwall.producers.recovery import RecoveryWorker
 from floodwall.producers.routes import Routes
 from floodwall.producers.spool import Spool
-from floodwall.producers.validation import EventValidationError, problems
 from floodwall.schemas.registry import SchemaRegistry
 
 __all__ = ["EventProducer", "EventRefused", "ProducerClosed", "ProducerFailed", "ProducerQueueFull"]
@@ -82,7 +83,8 @@ class EventProducer:
     ) -> None:
         self.settings = settings
         self._metrics = metrics or ProducerMetrics.on()
-        self._routes = Routes.build(settings, registry or SchemaRegistry.default(), self._metrics)
+        self._serialize = EventSerializer(registry)
+        self._routes = Routes.build(settings, self._metrics)
         # Re-entrant: client calls made under the lock (poll, flush) may serve callbacks that take it.
         self._cond = threading.Condition(threading.RLock())
         self._closing = threading.Event()
@@ -128,12 +130,12 @@ class EventProducer:
         the spool is full, EventRefused when the client refuses this event, ProducerFailed when the
         producer failed for good, ProducerClosed after close(). Nothing was accepted when it raises.
         """
-        found = problems(event)
-        if found:
+        try:
+            value = self._serialize(event)
+        except EventValidationError:
             self._metrics.rejected.labels(getattr(event, "schema_name", "unknown")).inc()
-            raise EventValidationError(found)
+            raise
         route = self._routes.by_class[type(event)]
-        value = route.encode(event.to_record())
         key = event.key()
         deadline = time.monotonic() + (self.settings.emit_timeout_s if timeout is None else timeout)
         while True:

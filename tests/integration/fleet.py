@@ -15,9 +15,9 @@ from pathlib import Path
 import psycopg
 from prometheus_client import CollectorRegistry
 
+from floodwall.events.model import Event, InventoryEvent, OrderEvent, OrderItem
 from floodwall.producers.config import ProducerSettings
 from floodwall.producers.delivery import DeliveryStatus
-from floodwall.producers.events import Event, InventoryEvent, OrderEvent, OrderItem
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.producer import EventProducer
 from floodwall.settings import load_settings

@@ -26,8 +26,8 @@ from floodwall.consumers.dlq import DeadLetterQueue
 from floodwall.consumers.dlq_io import DlqReader
 from floodwall.consumers.letters import DeadLetter, StoredLetter
 from floodwall.consumers.loop import SinkConsumer
+from floodwall.events.model import InventoryEvent, OrderEvent, OrderItem
 from floodwall.offsets import read_group_positions
-from floodwall.producers.events import InventoryEvent, OrderEvent, OrderItem
 from floodwall.schemas.framing import fingerprint64, frame
 from floodwall.schemas.registry import SchemaRegistry, package_dirs
 from floodwall.settings import load_settings

@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry
 
 from floodwall.consumers.config import ConsumerSettings
 from floodwall.consumers.loop import SinkConsumer
+from floodwall.events.model import InventoryEvent
 from floodwall.producers.config import ProducerSettings
-from floodwall.producers.events import InventoryEvent
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.producer import EventProducer
 from floodwall.settings import load_settings

@@ -8,12 +8,12 @@ from collections import defaultdict
 import pytest
 from prometheus_client import CollectorRegistry
 
+from floodwall.events.model import InventoryEvent, OrderEvent, OrderItem
+from floodwall.events.validation import EventValidationError
 from floodwall.producers.config import ProducerSettings
 from floodwall.producers.delivery import DeliveryStatus
-from floodwall.producers.events import InventoryEvent, OrderEvent, OrderItem
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.producer import EventProducer
-from floodwall.producers.validation import EventValidationError
 from floodwall.stack.procs import stop
 from floodwall.stack.up import stack_up
 from tests.integration.conftest import RunningStack

@@ -20,9 +20,9 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, TopicPartition
 from prometheus_client import CollectorRegistry
 
+from floodwall.events.model import InventoryEvent
 from floodwall.producers.config import ProducerSettings
 from floodwall.producers.delivery import Delivery, DeliveryStatus
-from floodwall.producers.events import InventoryEvent
 from floodwall.producers.producer import EventProducer
 from floodwall.stack.layout import Layout
 from floodwall.stack.procs import stop

@@ -11,7 +11,7 @@ import pytest
 
 from floodwall.consumers.decide import Incoming
 from floodwall.consumers.sink import Fenced, PostgresSink, Span
-from floodwall.producers.events import Event, InventoryEvent, OrderEvent, OrderItem
+from floodwall.events.model import Event, InventoryEvent, OrderEvent, OrderItem
 from floodwall.stack.layout import Layout
 from tests.helpers import wait_until
 from tests.integration.conftest import RunningStack

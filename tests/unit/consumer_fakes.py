@@ -10,7 +10,7 @@ from confluent_kafka import Message, TopicPartition
 from floodwall.consumers.decide import Incoming
 from floodwall.consumers.decoder import Batch
 from floodwall.consumers.letters import DeadLetter
-from floodwall.producers.events import InventoryEvent
+from floodwall.events.model import InventoryEvent
 
 TopicPart = tuple[str, int]
 

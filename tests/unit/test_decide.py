@@ -7,7 +7,7 @@ from uuid import UUID, uuid4
 import pytest
 
 from floodwall.consumers.decide import Incoming, OrderRow, plan_batch
-from floodwall.producers.events import Event, InventoryEvent, OrderEvent, OrderItem
+from floodwall.events.model import Event, InventoryEvent, OrderEvent, OrderItem
 
 ORDER = UUID("00000000-0000-4000-8000-000000000001")
 

@@ -25,7 +25,7 @@ from floodwall.consumers.dlq_plan import (
 )
 from floodwall.consumers.dlqstall import MAX_BACKOFF_S, backoff_s
 from floodwall.consumers.letters import DeadLetter, StoredLetter, record
-from floodwall.producers.events import OrderEvent, OrderItem
+from floodwall.events.model import OrderEvent, OrderItem
 from floodwall.schemas.registry import SchemaRegistry
 from tests.helpers import floodwall
 

@@ -7,8 +7,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from floodwall.producers.events import InventoryEvent, OrderEvent, OrderEventType, OrderItem, to_micros
-from floodwall.producers.validation import EventValidationError, problems, validate
+from floodwall.events.model import InventoryEvent, OrderEvent, OrderEventType, OrderItem, to_micros
+from floodwall.events.validation import EventValidationError, problems, validate
 
 ORDER_ID = UUID("6f1c5c4e-1d2b-4c8e-9a57-3f6e2b7d9a10")
 

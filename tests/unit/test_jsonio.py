@@ -10,11 +10,11 @@ from uuid import UUID, uuid4
 import pytest
 
 from floodwall.errors import ConfigError
+from floodwall.events.model import InventoryEvent, OrderEvent
+from floodwall.events.validation import EventValidationError
 from floodwall.producers.event_ids import EventIds, IdScheme, namespace_for
-from floodwall.producers.events import InventoryEvent, OrderEvent
 from floodwall.producers.jsonio import event_from_json
 from floodwall.producers.jsonlines import BadLine, ParsedLine, read_json_lines, shorten
-from floodwall.producers.validation import EventValidationError
 
 ORDER = "6f1c5c4e-1d2b-4c8e-9a57-3f6e2b7d9a10"
 

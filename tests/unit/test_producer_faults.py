@@ -10,8 +10,8 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from prometheus_client import CollectorRegistry
 
+from floodwall.events.model import InventoryEvent
 from floodwall.producers.config import ProducerSettings
-from floodwall.producers.events import InventoryEvent
 from floodwall.producers.faults import (
     RestartReason,
     is_outage,

@@ -18,9 +18,9 @@ import pytest
 from confluent_kafka import KafkaError
 from prometheus_client import CollectorRegistry
 
+from floodwall.events.model import InventoryEvent
 from floodwall.producers.config import ProducerSettings
 from floodwall.producers.delivery import Delivery, DeliveryStatus
-from floodwall.producers.events import InventoryEvent
 from floodwall.producers.faults import RestartReason
 from floodwall.producers.lifecycle import ClientSupervisor
 from floodwall.producers.metrics import ProducerMetrics

@@ -12,8 +12,8 @@ from datetime import datetime
 from uuid import UUID
 
 from floodwall.errors import FloodwallError
-from floodwall.producers.currencies import ISO_4217
-from floodwall.producers.events import (
+from floodwall.events.currencies import ISO_4217
+from floodwall.events.model import (
     AdjustmentKind,
     Event,
     InventoryEvent,
@@ -38,11 +38,18 @@ class FieldProblem:
 
 
 class EventValidationError(FloodwallError, ValueError):
-    """An event is invalid; ``problems`` names every bad field. Nothing of it was sent."""
+    """An event is invalid; ``problems`` names every bad field, ``event_id`` is the event's id when it has
+    one (a dead letter carries it). Nothing of it was sent."""
 
-    def __init__(self, problems: list[FieldProblem]) -> None:
+    def __init__(self, problems: list[FieldProblem], event_id: object = None) -> None:
         self.problems = problems
+        self.event_id = None if event_id is None else str(event_id)
         super().__init__("invalid event: " + "; ".join(str(p) for p in problems))
+
+    @property
+    def reasons(self) -> str:
+        """The problems as one line, without the leading "invalid event: "."""
+        return "; ".join(str(p) for p in self.problems)
 
 
 def validate(event: Event) -> None:

@@ -1,9 +1,11 @@
-"""Typed order and inventory events — what services hand to :class:`producers.EventProducer`.
+"""Typed order and inventory events — the one event model of every role.
 
-Each event knows its Avro schema, its Kafka key (order id or SKU, so one order's and one SKU's events
-stay in order) and how to become an Avro record. Money is integer minor units, never float.
-Construct events with the class methods (``OrderEvent.placed(...)``, ``InventoryEvent.reservation(...)``);
-the producer validates every event before anything is sent (see :mod:`producers.validation`).
+Services hand these to the SDK (:class:`floodwall.producers.producer.EventProducer`), the sink decodes
+them back into the same types, the load generator predicts their outcome. Each event knows its Avro
+schema, its Kafka key (order id or SKU, so one order's and one SKU's events stay in order) and how to
+become an Avro record. Money is integer minor units, never float. Construct events with the class
+methods (``OrderEvent.placed(...)``, ``InventoryEvent.reservation(...)``); validation
+(:mod:`floodwall.events.validation`) and the wire codec (:mod:`floodwall.events.codec`) sit beside.
 """
 
 from __future__ import annotations
@@ -39,6 +41,13 @@ class AdjustmentKind(StrEnum):
     RESERVATION = "reservation"
     RELEASE = "release"
     CORRECTION = "correction"
+
+    @property
+    def sign(self) -> int:
+        """How the kind moves stock: -1 for a reservation (it takes units), +1 otherwise (restock and
+        release add units; a correction's quantity carries its own sign). The sink's decision, its ledger
+        and the load generator's prediction all use this one definition."""
+        return -1 if self is AdjustmentKind.RESERVATION else 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -217,6 +226,11 @@ class InventoryEvent:
     def key(self) -> bytes:
         return self.sku.encode()
 
+    @property
+    def stock_delta(self) -> int:
+        """The change this adjustment makes to the stock level: ``kind.sign * quantity``."""
+        return self.kind.sign * self.quantity
+
     def to_record(self) -> dict[str, Any]:
         """The Avro record (matches schemas/avro/inventory_event.avsc)."""
         return {
@@ -231,6 +245,16 @@ class InventoryEvent:
 
 
 Event = OrderEvent | InventoryEvent
+
+
+def stock_after(available: int, event: InventoryEvent) -> int | None:
+    """The stock level once ``event`` is applied to ``available`` units, or None when it may not be:
+    stock never goes below zero, so such an adjustment is rejected and leaves the level as it was.
+
+    The one stock rule: the sink decides by it (consumers/decide.py) and the load generator predicts by it
+    (loadgen/model.py), so the prediction cannot drift from the decision."""
+    after = available + event.stock_delta
+    return None if after < 0 else after
 
 
 def event_type_of(event: Event) -> str:
