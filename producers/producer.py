@@ -25,20 +25,20 @@ from enum import Enum
 from functools import partial
 from types import TracebackType
 
-from confluent_kafka import KafkaError, KafkaException, Message, Producer
+from confluent_kafka import KafkaException, Producer
 
 from floodwall.errors import FloodwallError
 from floodwall.events.codec import EventSerializer
 from floodwall.events.model import Event
 from floodwall.events.validation import EventValidationError
 from floodwall.producers.config import ProducerSettings
-from floodwall.producers.delivery import Delivery, DeliveryStatus
-from floodwall.producers.faults import RestartReason, needs_new_client, should_spool
+from floodwall.producers.delivery import Delivery
 from floodwall.producers.guard import guarded_loop
 from floodwall.producers.lifecycle import ClientSupervisor, ProducerFailed
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.outbox import Outbox
 from floodwall.producers.recovery import RecoveryWorker
+from floodwall.producers.reports import DeliveryReports
 from floodwall.producers.routes import Routes
 from floodwall.producers.spool import Spool
 from floodwall.schemas.registry import SchemaRegistry
@@ -95,10 +95,8 @@ class EventProducer:
             lambda topic: self._routes.by_topic[topic].spooled.inc(),
         )
         self._next_seq = self._outbox.spool.next_seq()
-        # Events handed to the client, and their delivery reports served so far (both under the lock).
-        self._sent = 0
-        self._reports = 0
         self._clients = ClientSupervisor(settings, self._metrics, self._outbox, self._cond, self._closing)
+        self._reports = DeliveryReports(self._routes, self._metrics, self._clients, self._outbox, self._cond)
         recovery = RecoveryWorker(
             self._clients,
             self._outbox,
@@ -143,7 +141,7 @@ class EventProducer:
                 self._check_usable()
                 handle = Delivery(event.event_id, route.topic, key, self._next_seq)
                 client = self._clients.client
-                reports_seen = self._reports
+                reports_seen = self._reports.served
                 placed = self._place(client, handle, value)
                 if placed is not _Placed.QUEUE_FULL:
                     self._next_seq += 1
@@ -235,7 +233,7 @@ class EventProducer:
 
     def _pending(self) -> int:
         """Events not yet accepted or failed: in the client unreported, or spooled but not yet synced."""
-        return self._sent - self._reports + self._outbox.awaiting_sync
+        return self._reports.unreported + self._outbox.awaiting_sync
 
     def _wait_for_room(self, reports_seen: int, deadline: float) -> bool:
         """Wait until a delivery report freed room in the client's queue, or the producer went offline,
@@ -243,7 +241,7 @@ class EventProducer:
         clients = self._clients
         return clients.wait_until(
             lambda: (
-                self._reports != reports_seen
+                self._reports.served != reports_seen
                 or not clients.online
                 or clients.failure is not None
                 or self._closing.is_set()
@@ -264,8 +262,8 @@ class EventProducer:
         """
         if self._clients.online:
             try:
-                client.produce(handle.topic, value, handle.key, on_delivery=partial(self._delivered, handle))
-                self._sent += 1
+                client.produce(handle.topic, value, handle.key, on_delivery=self._reports.callback(handle))
+                self._reports.sent += 1
                 return _Placed.SENT
             except BufferError:
                 return _Placed.QUEUE_FULL
@@ -285,48 +283,6 @@ class EventProducer:
         except Exception as exc:
             log.exception("serving delivery reports failed")
             self._clients.client_failed(exc, "poll")
-
-    def _delivered(self, handle: Delivery, err: KafkaError | None, msg: Message) -> None:
-        """Delivery report of one event. Never raises (an exception would surface from poll())."""
-        try:
-            self._settle(handle, err, msg)
-        finally:
-            # Counted only now, with the event acknowledged, spooled or failed: a flush() woken by this
-            # must find it settled.
-            with self._cond:
-                self._reports += 1
-                if self._clients.waiters:
-                    self._cond.notify_all()
-
-    def _settle(self, handle: Delivery, err: KafkaError | None, msg: Message) -> None:
-        route = self._routes.by_topic[handle.topic]
-        if err is None:
-            handle.partition, handle.offset = msg.partition(), msg.offset()
-            handle._resolve(DeliveryStatus.ACKNOWLEDGED)
-            route.acknowledged.inc()
-            route.latency.observe(handle.acknowledged_at - handle.emitted_at)  # type: ignore[operator]
-            return
-        if should_spool(err):
-            if needs_new_client(err):
-                self._clients.handle_fatal(err, "delivery report")
-            else:
-                self._clients.go_offline(f"delivery failed: {err.str()}", RestartReason.OUTAGE)
-            if self._spool_report(handle, msg):
-                return
-        else:
-            handle.error = err.str()
-        self._metrics.failed.labels(handle.topic, err.name()).inc()
-        handle._resolve(DeliveryStatus.FAILED)
-
-    def _spool_report(self, handle: Delivery, msg: Message) -> bool:
-        """Spool an event the client gave back; on failure set ``handle.error`` and return False."""
-        try:
-            with self._cond:
-                self._outbox.append(handle, msg.value() or b"")
-            return True
-        except Exception as exc:  # SpoolFull, or a disk error: the event is not accepted
-            handle.error = str(exc)
-            return False
 
     # ---- background threads ----------------------------------------------------------------------
 
