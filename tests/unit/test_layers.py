@@ -41,6 +41,7 @@ CORE = {
     "floodwall.db.roles",
     "floodwall.monitoring",
     "floodwall.monitoring.dashboards",
+    "floodwall.monitoring.grafana",
 }
 EVENTS = {"floodwall.producers.events", "floodwall.producers.validation", "floodwall.producers.currencies"}
 EVENTS_PACKAGES = ("floodwall.schemas",)
