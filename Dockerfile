@@ -7,7 +7,8 @@
 
 FROM python:3.11-slim-bookworm AS build
 WORKDIR /src
-# Wheels for Floodwall and every dependency (all ship manylinux wheels: no compiler needed).
+# Wheels for Floodwall and every dependency of every role, the `all` extra (all ship manylinux wheels: no
+# compiler needed).
 COPY pyproject.toml README.md ./
 COPY floodwall ./floodwall
 COPY producers ./producers
@@ -15,7 +16,7 @@ COPY consumers ./consumers
 COPY autoscaler ./autoscaler
 COPY schemas ./schemas
 COPY loadgen ./loadgen
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[all]'
 
 FROM python:3.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -27,7 +28,7 @@ RUN groupadd --system --gid 10001 floodwall \
     && useradd --system --uid 10001 --gid 10001 --home-dir /home/floodwall --create-home \
        --shell /usr/sbin/nologin floodwall
 COPY --from=build /wheels /wheels
-RUN pip install --no-index /wheels/*.whl && rm -rf /wheels
+RUN pip install --no-index --find-links /wheels 'floodwall[all]' && rm -rf /wheels
 USER 10001:10001
 WORKDIR /home/floodwall
 # Exec form: floodwall is PID 1 and receives SIGTERM itself (the consumer then finishes its batch).

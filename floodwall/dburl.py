@@ -3,20 +3,27 @@
 libpq's own parse errors quote the string they choke on (``missing "=" after "mysql://u:PASSWORD@h"``),
 so the check here says what is wrong without it; an error message shows the URL with its password
 masked (:mod:`floodwall.redact`).
+
+psycopg (libpq's parser) is imported when a URL is checked, not with this module, so that a command's
+settings and ``--help`` load without the extra that brings psycopg
+(docs/deploy.md, "Which extra each role needs").
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from psycopg import Error as PsycopgError
-from psycopg.conninfo import conninfo_to_dict
 from pydantic import AfterValidator, Field
 
 
 def _parseable(url: str) -> str:
     if not url:  # empty: the local stack's (resolved later, see floodwall.db.config)
         return url
+    # ModuleNotFoundError without psycopg is not a ValueError: it leaves pydantic as it is, and the CLI
+    # names the extra to install.
+    from psycopg import Error as PsycopgError
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         params = conninfo_to_dict(url)
     except PsycopgError:

@@ -4,6 +4,9 @@ Secret are librdkafka settings under ``sasl.`` or ``ssl.`` and any key naming a 
 (``sasl.password``, ``ssl.key.password``, ``ssl.key.pem``, ``sasl.oauthbearer.client.secret``), and the
 password of a libpq connection string, whether a URL (``postgresql://user:PASSWORD@host/db``) or
 key/value conninfo (``password=PASSWORD``). Everything here only ever removes text; it never raises.
+
+psycopg is imported only when a connection string is decoded: the producer SDK masks its settings with
+this module and installs without it (see docs/sdk.md, "Installing").
 """
 
 from __future__ import annotations
@@ -11,9 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
-
-from psycopg import Error as PsycopgError
-from psycopg.conninfo import conninfo_to_dict
 
 MASK = "***"
 
@@ -68,13 +68,26 @@ def conninfo_secrets(conninfo: str) -> tuple[str, ...]:
     """The password(s) in a libpq connection string as written and as libpq decodes them (``%40``)."""
     found = [m["secret"] for m in _URL_PASSWORD.finditer(conninfo)]
     found += [m["secret"].strip("'") for m in _PAIR_PASSWORD.finditer(conninfo)]
+    password = _libpq_password(conninfo)
+    if password:
+        found.append(password)
+    return tuple(s for s in found if s)
+
+
+def _libpq_password(conninfo: str) -> str | None:
+    """The password as libpq decodes it (``%40`` -> ``@``); None when there is none, the string does not
+    parse, or psycopg is not installed — then no driver in this process can decode the password, let
+    alone quote it, and the forms as written (masked above) are all that can appear."""
+    try:
+        from psycopg import Error as PsycopgError
+        from psycopg.conninfo import conninfo_to_dict
+    except ImportError:
+        return None
     try:
         password = conninfo_to_dict(conninfo).get("password")
     except PsycopgError:
-        password = None
-    if password:
-        found.append(str(password))
-    return tuple(s for s in found if s)
+        return None
+    return str(password) if password else None
 
 
 def error_line(error: BaseException | None, conninfo: str = "") -> str:

@@ -2,7 +2,7 @@
 # Idempotent set-up of everything Floodwall's local stack and tests need on a Debian 12 machine:
 #   Debian: PostgreSQL 15, Patroni (with etcd support), etcd, HAProxy, Prometheus (+ promtool), kcat,
 #           Java 17 and Maven (unless a Java >= 17 and mvn are already on PATH)
-#   PyPI:   a virtualenv (.venv) with Floodwall, its dependencies and the dev tools
+#   PyPI:   a virtualenv (.venv) with Floodwall, every role's extra and the dev tools ('.[dev]')
 #   Maven:  Apache Kafka's jars (scripts/kafka/pom.xml) into .venv/share/floodwall/kafka/lib
 # Safe to re-run: installs only what is missing. Packaged services are not started (policy-rc.d),
 # so nothing appears on the standard ports of a machine that already runs its own databases.

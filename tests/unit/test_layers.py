@@ -40,6 +40,7 @@ CORE = {
     "floodwall.db.roles",
     "floodwall.monitoring",
     "floodwall.monitoring.dashboards",
+    "floodwall.monitoring.grafana",
 }
 EVENTS_PACKAGES = ("floodwall.schemas", "floodwall.events")
 ROLES = ("producers", "consumers", "autoscaler", "loadgen")

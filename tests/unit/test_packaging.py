@@ -10,9 +10,14 @@ import shutil
 import subprocess
 import sys
 import zipfile
+from email.message import Message
+from email.parser import Parser
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+
+from tests.unit.requirements import SDK_MODULES, import_name, libraries_imported_by
 
 ROOT = Path(__file__).resolve().parents[2]
 ROLES = ("producers", "consumers", "autoscaler", "schemas", "loadgen")
@@ -55,6 +60,34 @@ def test_data_files_travel_with_their_packages(wheel: zipfile.ZipFile) -> None:
     assert "floodwall/autoscaler/traces/flash-sale.csv" in names
     assert any(n.startswith("floodwall/db/migrations/") and n.endswith(".sql") for n in names)
     assert "floodwall/monitoring/alerts.yaml" in names
+
+
+def metadata(wheel: zipfile.ZipFile) -> Message:
+    (name,) = (n for n in wheel.namelist() if n.endswith(".dist-info/METADATA"))
+    return Parser().parsestr(wheel.read(name).decode())
+
+
+def requirements(wheel: zipfile.ZipFile, extra: str | None = None) -> list[Requirement]:
+    """The wheel's Requires-Dist: the base install's (no marker), or what ``extra`` adds."""
+    found = [Requirement(line) for line in metadata(wheel).get_all("Requires-Dist") or []]
+    if extra is None:
+        return [r for r in found if r.marker is None]
+    return [r for r in found if r.marker is not None and r.marker.evaluate({"extra": extra})]
+
+
+def test_the_base_install_requires_what_the_sdk_imports_and_nothing_else(wheel: zipfile.ZipFile) -> None:
+    assert {import_name(r) for r in requirements(wheel)} == set(libraries_imported_by(SDK_MODULES))
+
+
+def test_the_extras_travel_with_the_wheel(wheel: zipfile.ZipFile) -> None:
+    extras = set(metadata(wheel).get_all("Provides-Extra") or [])
+    assert extras == {"consumers", "autoscaler", "loadgen", "stack", "all", "dev"}
+    assert {r.name for r in requirements(wheel, "autoscaler")} >= {"kubernetes"}
+    assert {r.name for r in requirements(wheel, "consumers")} == {"psycopg"}
+    (every_role,) = requirements(wheel, "all")  # one self-reference: pip resolves it to the role extras
+    roles = {"consumers", "autoscaler", "loadgen", "stack"}
+    assert (every_role.name, every_role.extras) == ("floodwall", roles)
+    assert any(r.name == "floodwall" and r.extras == {"all"} for r in requirements(wheel, "dev"))
 
 
 def test_no_module_imports_a_role_by_its_old_top_level_name() -> None:
