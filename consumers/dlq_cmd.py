@@ -45,7 +45,7 @@ from floodwall.consumers.letters import (
 from floodwall.consumers.offsets_cmd import resolve_bootstrap_servers
 from floodwall.errors import FloodwallError
 from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
-from floodwall.localstack import default_state_dir
+from floodwall.localstack import state_dir_field
 from floodwall.schemas.errors import SchemaError
 from floodwall.schemas.registry import SchemaRegistry
 from floodwall.settings import ServiceSettings
@@ -67,9 +67,7 @@ class DlqSettings(ServiceSettings):
     orders_topic: TopicName = Field("orders", description="topic of order events")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
     dlq_topic: TopicName = Field("dlq", description="dead-letter topic")
-    state_dir: Path = Field(
-        default_factory=default_state_dir, description="the local stack's state directory"
-    )
+    state_dir: Path = state_dir_field()
     dlq_command_timeout_s: float = Field(
         15.0, gt=0, le=600, description="how long to wait for Kafka to answer"
     )

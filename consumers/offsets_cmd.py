@@ -31,9 +31,8 @@ from floodwall.consumers.offset_plan import (
 from floodwall.db.config import resolve_database_url
 from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError, FloodwallError
-from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
-from floodwall.localstack import default_state_dir, find_local_stack
-from floodwall.settings import ServiceSettings
+from floodwall.kafkaconn import SinkGroupSettings, connection_conf
+from floodwall.localstack import find_local_stack, state_dir_field
 
 SAFE_WHILE_RUNNING = (
     "A reset while consumers run is safe: a batch advances a partition's stored offset only from the "
@@ -44,20 +43,15 @@ SAFE_WHILE_RUNNING = (
 )
 
 
-class OffsetsSettings(ServiceSettings):
+class OffsetsSettings(SinkGroupSettings):
     """Where the sink's group, its topics and its database are."""
 
     section: ClassVar[str] = "offsets"
 
+    # An operator's tool: by default it finds the local stack's broker (resolve_bootstrap_servers).
     bootstrap_servers: str = Field("", description="Kafka bootstrap servers (default: the local stack's)")
-    kafka_connection: KafkaConnection = kafka_connection_field()
-    group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
-    orders_topic: TopicName = Field("orders", description="topic of order events")
-    inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
     database_url: DatabaseUrl = database_url_field()
-    state_dir: Path = Field(
-        default_factory=default_state_dir, description="the local stack's state directory"
-    )
+    state_dir: Path = state_dir_field()
     offsets_timeout_s: float = Field(
         15.0, gt=0, le=600, description="how long to wait for Kafka or PostgreSQL to answer"
     )

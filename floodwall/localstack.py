@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
+
 from floodwall.errors import StackError
 
 STATE_VERSION = 1
@@ -31,6 +33,11 @@ def default_state_dir() -> Path:
         return Path("/var/lib/floodwall")
     xdg = os.environ.get("XDG_STATE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "floodwall"
+
+
+def state_dir_field(description: str = "the local stack's state directory") -> Any:
+    """The ``state_dir`` setting (default :func:`default_state_dir`), declared alike by every service."""
+    return Field(default_factory=default_state_dir, description=description)
 
 
 def read_state_document(state_dir: Path) -> dict[str, Any] | None:

@@ -13,7 +13,7 @@ from floodwall.errors import ConfigError
 from floodwall.kafkaconn import TopicName
 from floodwall.loadgen.generator import Workload
 from floodwall.loadgen.profiles import Profile, ProfileName, build_profile
-from floodwall.localstack import default_state_dir, find_local_stack
+from floodwall.localstack import find_local_stack, state_dir_field
 from floodwall.settings import ServiceSettings
 
 
@@ -64,9 +64,7 @@ class LoadgenSettings(ServiceSettings):
     prometheus_url: str = Field(
         "", description="Prometheus for commit latency and replicas (default: the local stack's; 'off')"
     )
-    state_dir: Path = Field(
-        default_factory=default_state_dir, description="the local stack's state directory"
-    )
+    state_dir: Path = state_dir_field()
     report_dir: Path = Field(Path("loadgen-report"), description="where report.json, report.png and logs go")
     drain_timeout_s: float = Field(300.0, gt=0, description="how long to wait for the pipeline to drain")
     flush_timeout_s: float = Field(60.0, gt=0, description="how long senders wait for acknowledgements")
