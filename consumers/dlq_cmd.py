@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
 from floodwall.consumers.dlq_io import DlqReader, replay
 from floodwall.consumers.dlq_plan import (
     Entry,
@@ -74,12 +74,12 @@ class DlqSettings(ServiceSettings):
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    dlq = commands.add_parser(
+    sub = add_command_group(
+        commands,
         "dlq",
         help="list, show and replay dead letters (events the sink could not apply)",
         description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
     )
-    sub = dlq.add_subparsers(title="commands", metavar="COMMAND", required=True)
     listing = sub.add_parser(
         "list",
         help="dead letters by reason: counts, oldest and newest; --entries for each one",

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
 from floodwall.consumers import offsets_io
 from floodwall.consumers.offset_plan import (
     OUT_OF_RANGE,
@@ -58,7 +58,8 @@ class OffsetsSettings(SinkGroupSettings):
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    offsets = commands.add_parser(
+    sub = add_command_group(
+        commands,
         "offsets",
         help="show the sink's stored offsets against the Kafka logs; reset them deliberately",
         description="The sink stores each partition's next offset in PostgreSQL with the rows. When that "
@@ -66,7 +67,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "events) the consumer stops the partition instead of skipping: `show` finds such partitions, "
         "`reset` moves them on purpose.",
     )
-    sub = offsets.add_subparsers(title="commands", metavar="COMMAND", required=True)
     show = sub.add_parser(
         "show",
         help="per partition: stored and committed offsets, log start and end, lag, status",
