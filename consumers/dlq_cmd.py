@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_flags, doc_body, settings_from_args
 from floodwall.consumers.dlq_io import DlqReader, replay
 from floodwall.consumers.dlq_plan import (
     Entry,
@@ -78,7 +78,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         commands,
         "dlq",
         help="list, show and replay dead letters (events the sink could not apply)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=doc_body(__doc__),
     )
     listing = sub.add_parser(
         "list",

@@ -29,6 +29,11 @@ def add_command_group(
     return group.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
 
+def doc_body(doc: str | None) -> str | None:
+    """A module docstring less its summary line: the description of the command the module implements."""
+    return doc.split("\n\n", 1)[1] if doc else None
+
+
 def add_settings_flags(
     parser: argparse.ArgumentParser,
     cls: type[ServiceSettings],
