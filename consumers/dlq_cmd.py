@@ -42,10 +42,9 @@ from floodwall.consumers.letters import (
     StoredLetter,
     header_lines,
 )
-from floodwall.consumers.offsets_cmd import resolve_bootstrap_servers
 from floodwall.errors import FloodwallError
 from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
-from floodwall.localstack import state_dir_field
+from floodwall.localstack import resolve_bootstrap_servers, state_dir_field
 from floodwall.schemas.errors import SchemaError
 from floodwall.schemas.registry import SchemaRegistry
 from floodwall.settings import ServiceSettings

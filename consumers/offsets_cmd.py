@@ -32,7 +32,7 @@ from floodwall.db.config import resolve_database_url
 from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError, FloodwallError
 from floodwall.kafkaconn import SinkGroupSettings, connection_conf
-from floodwall.localstack import find_local_stack, state_dir_field
+from floodwall.localstack import resolve_bootstrap_servers, state_dir_field
 
 SAFE_WHILE_RUNNING = (
     "A reset while consumers run is safe: a batch advances a partition's stored offset only from the "
@@ -132,19 +132,6 @@ def _connect(s: OffsetsSettings) -> offsets_io.OffsetsIO:
         s.group_id,
         s.offsets_timeout_s,
     )
-
-
-def resolve_bootstrap_servers(bootstrap_servers: str, state_dir: Path) -> str:
-    """``bootstrap_servers`` if set, else the local stack's. Raises ConfigError when neither exists."""
-    if bootstrap_servers:
-        return bootstrap_servers
-    stack = find_local_stack(state_dir)
-    if stack is None:
-        raise ConfigError(
-            f"no bootstrap_servers is set and no local stack exists in {state_dir}; "
-            f"run `floodwall stack up` or pass --bootstrap-servers"
-        )
-    return stack.bootstrap_servers
 
 
 # ---- show -----------------------------------------------------------------------------------------
