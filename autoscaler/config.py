@@ -16,28 +16,22 @@ from pydantic import Field, model_validator
 from floodwall.autoscaler import hpa
 from floodwall.autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy
 from floodwall.autoscaler.policy_keda import KedaParams, KedaPolicy
-from floodwall.kafkaconn import KafkaConnection, TopicName, kafka_connection_field
-from floodwall.localstack import default_state_dir
+from floodwall.kafkaconn import SinkGroupSettings
+from floodwall.localstack import state_dir_field
 from floodwall.settings import ServiceSettings
 
 PolicyName = Literal["floodwall", "keda"]
 Select = Literal["Max", "Min", "Disabled"]
 
 
-class AutoscalerSettings(ServiceSettings):
+class AutoscalerSettings(SinkGroupSettings):
     """Which policy decides, and how."""
 
     section: ClassVar[str] = "autoscaler"
 
     # ---- what to watch and where to act (the daemon; `autoscale simulate` does not use these) ----
-    bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
-    kafka_connection: KafkaConnection = kafka_connection_field()
-    group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
-    orders_topic: TopicName = Field("orders", description="topic of order events")
-    inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
-    state_dir: Path = Field(
-        default_factory=default_state_dir, description="the local stack's state directory"
-    )
+    # The group and its topics come first, from SinkGroupSettings.
+    state_dir: Path = state_dir_field()
     actuator: Literal["local", "kubernetes"] = Field(
         "local", description="local: run `floodwall consume` processes here; kubernetes: scale a Deployment"
     )

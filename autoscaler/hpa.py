@@ -15,6 +15,7 @@ and its per-HPA maps by the immutable :class:`HpaMemory`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -141,30 +142,45 @@ def _period_start(memory: HpaMemory, now: float, current: int, period_s: float) 
 
 def scale_up_limit(rules: ScalingRules, memory: HpaMemory, now: float, current: int) -> int:
     """``calculateScaleUpLimitWithScalingRules``: the most replicas the policies allow now."""
-    if rules.select == "Disabled":
-        return current
-    proposals = []
-    for policy in rules.policies:
-        start = _period_start(memory, now, current, policy.period_s)
+
+    def allowed(policy: ScalingPolicy, start: int) -> int:
         if policy.kind == "Pods":
-            proposals.append(start + policy.value)
-        else:  # rounded up, or a small percentage would never add a pod
-            proposals.append(math.ceil(float(start) * (1 + float(policy.value) / 100)))
-    return min(proposals) if rules.select == "Min" else max(proposals)
+            return start + policy.value
+        # Rounded up, or a small percentage would never add a pod.
+        return math.ceil(float(start) * (1 + float(policy.value) / 100))
+
+    return _policies_limit(rules, memory, now, current, allowed, least_change=min, most_change=max)
 
 
 def scale_down_limit(rules: ScalingRules, memory: HpaMemory, now: float, current: int) -> int:
     """``calculateScaleDownLimitWithBehaviors``: the fewest replicas the policies allow now."""
+
+    def allowed(policy: ScalingPolicy, start: int) -> int:
+        if policy.kind == "Pods":
+            return start - policy.value
+        return int(float(start) * (1 - float(policy.value) / 100))  # Go's int32(float) truncates toward zero
+
+    return _policies_limit(rules, memory, now, current, allowed, least_change=max, most_change=min)
+
+
+def _policies_limit(
+    rules: ScalingRules,
+    memory: HpaMemory,
+    now: float,
+    current: int,
+    allowed: Callable[[ScalingPolicy, int], int],
+    least_change: Callable[[list[int]], int],
+    most_change: Callable[[list[int]], int],
+) -> int:
+    """What both directions share: each policy's limit from the replicas at the start of its period,
+    then ``selectPolicy`` (``Min``: the policy allowing the least change, ``Max``: the most; ``Disabled``:
+    no change)."""
     if rules.select == "Disabled":
         return current
-    proposals = []
-    for policy in rules.policies:
-        start = _period_start(memory, now, current, policy.period_s)
-        if policy.kind == "Pods":
-            proposals.append(start - policy.value)
-        else:  # Go's int32(float) truncates toward zero, as int() does
-            proposals.append(int(float(start) * (1 - float(policy.value) / 100)))
-    return max(proposals) if rules.select == "Min" else min(proposals)
+    proposals = [
+        allowed(policy, _period_start(memory, now, current, policy.period_s)) for policy in rules.policies
+    ]
+    return least_change(proposals) if rules.select == "Min" else most_change(proposals)
 
 
 def _rate_limit(spec: HpaSpec, memory: HpaMemory, now: float, current: int, desired: int) -> tuple[int, str]:

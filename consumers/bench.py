@@ -39,7 +39,7 @@ from confluent_kafka import Producer
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_settings_flags, doc_body, settings_from_args
 from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import resolve_owner_database_url
 from floodwall.db.migrate import migrate
@@ -63,12 +63,32 @@ class FleetFigures:
     seconds_total: float
 
 
+@dataclass(frozen=True)
+class BenchRun:
+    """What one bench run works on, all of its own: nobody else's data is read or written."""
+
+    run_id: str
+    schema_url: str  # the throwaway schema, with the sink's tables
+    topics: list[str]  # orders, inventory, dead-letter topic
+    events: list[OrderEvent]  # pre-loaded into the orders topic
+
+
+def add_bench_parser(
+    bench: argparse._SubParsersAction[argparse.ArgumentParser], name: str, help: str, doc: str | None
+) -> argparse.ArgumentParser:
+    """``floodwall bench <name>``, described by its module docstring ``doc`` after the summary line, kept
+    as written (the docstrings number their steps)."""
+    return bench.add_parser(
+        name, help=help, description=doc_body(doc), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+
+
 def register(bench: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sink = bench.add_parser(
+    sink = add_bench_parser(
+        bench,
         "sink",
-        help="the consumer fleet's sustained apply rate vs raw binary COPY (same rows, same run)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "the consumer fleet's sustained apply rate vs raw binary COPY (same rows, same run)",
+        __doc__,
     )
     sink.add_argument("--events", type=int, default=200_000, help="order events to pre-load (default 200000)")
     sink.add_argument("--consumers", type=int, default=2, help="consumer processes (default 2)")
@@ -86,14 +106,9 @@ def _bench_sink(args: argparse.Namespace) -> int:
     settings = settings_from_args(ConsumerSettings, args)
     # The bench creates a throwaway schema: DDL, so the schema owner's URL.
     url = resolve_owner_database_url(settings.database_url, settings.state_dir)
-    run_id = secrets.token_hex(4)
-    events = make_orders(args.events)
-    with bench_schema(url, f"floodwall_bench_{run_id}") as schema_url:
-        topics = [f"bench-sink-{run_id}-{name}" for name in ("orders", "inventory", "dlq")]
-        ensure_topics(settings.bootstrap_servers, topics, args.partitions)
-        preload(settings.bootstrap_servers, topics[0], events)
-        fleet = _apply_with_fleet(settings, schema_url, topics, run_id, args)
-        raw = max(_raw_copy_rate(schema_url, events) for _ in range(3))
+    with bench_run("sink", settings.bootstrap_servers, url, args.events, args.partitions) as run:
+        fleet = _apply_with_fleet(settings, run.schema_url, run.topics, run.run_id, args)
+        raw = max(_raw_copy_rate(run.schema_url, run.events) for _ in range(3))
     result = {
         "events": args.events,
         "consumers": args.consumers,
@@ -110,6 +125,22 @@ def _bench_sink(args: argparse.Namespace) -> int:
     }
     print(json.dumps(result))
     return 0
+
+
+@contextmanager
+def bench_run(bench: str, bootstrap: str, url: str, events: int, partitions: int) -> Iterator[BenchRun]:
+    """A fresh run: ``events`` order events pre-loaded into new topics ``bench-<bench>-<id>-…`` with
+    ``partitions`` each, and a schema ``floodwall_bench_<id>`` with the sink's tables, dropped at the end.
+
+    ``url`` must be allowed to create schemas (the schema owner's). Raises FloodwallError when the database
+    refuses or cannot be reached, or the broker does not acknowledge the events."""
+    run_id = secrets.token_hex(4)
+    orders = make_orders(events)
+    with bench_schema(url, f"floodwall_bench_{run_id}") as schema_url:
+        topics = [f"bench-{bench}-{run_id}-{name}" for name in ("orders", "inventory", "dlq")]
+        ensure_topics(bootstrap, topics, partitions)
+        preload(bootstrap, topics[0], orders)
+        yield BenchRun(run_id, schema_url, topics, orders)
 
 
 @contextmanager

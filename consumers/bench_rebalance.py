@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import secrets
 import signal
 import statistics
 import subprocess
@@ -40,12 +39,10 @@ from pathlib import Path
 import psycopg
 
 from floodwall.cliargs import add_settings_flags, settings_from_args
-from floodwall.consumers.bench import bench_schema, consume_command, preload
+from floodwall.consumers.bench import add_bench_parser, bench_run, consume_command
 from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import resolve_owner_database_url
 from floodwall.errors import FloodwallError
-from floodwall.producers.bench import make_orders
-from floodwall.topics import ensure_topics
 
 PROTOCOLS = ("consumer", "classic")
 ROWS_PER_EVENT = 5  # a bench order: processed_events, the order and 3 items
@@ -55,11 +52,11 @@ Offsets = dict[tuple[str, int], int]
 
 
 def register(bench: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = bench.add_parser(
+    parser = add_bench_parser(
+        bench,
         "rebalance",
-        help="ingestion stalls of scale up/down and kill -9, KIP-848 vs classic protocol",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        "ingestion stalls of scale up/down and kill -9, KIP-848 vs classic protocol",
+        __doc__,
     )
     parser.add_argument("--events", type=int, default=400_000, help="order events per run (default 400000)")
     parser.add_argument("--trials", type=int, default=3, help="runs per protocol (default 3)")
@@ -134,18 +131,13 @@ def _bench_rebalance(args: argparse.Namespace) -> int:
 def _one_run(
     settings: ConsumerSettings, url: str, protocol: str, args: argparse.Namespace
 ) -> dict[str, object]:
-    run_id = secrets.token_hex(4)
-    events = make_orders(args.events)
-    with bench_schema(url, f"floodwall_bench_{run_id}") as schema_url:
-        topics = [f"bench-rebalance-{run_id}-{name}" for name in ("orders", "inventory", "dlq")]
-        ensure_topics(settings.bootstrap_servers, topics, args.partitions)
-        preload(settings.bootstrap_servers, topics[0], events)
-        group = f"bench-rebalance-{run_id}"
-        command = consume_command(settings, schema_url, topics, group, "--group-protocol", protocol,
-                                  "--write-budget-rows-per-s", str(args.budget))  # fmt: skip
+    with bench_run("rebalance", settings.bootstrap_servers, url, args.events, args.partitions) as bench:
+        group = f"bench-rebalance-{bench.run_id}"
+        flags = ("--group-protocol", protocol, "--write-budget-rows-per-s", str(args.budget))
+        command = consume_command(settings, bench.schema_url, bench.topics, group, *flags)
         with (
             tempfile.TemporaryDirectory(prefix="floodwall-bench-rebalance-") as logs,
-            psycopg.connect(schema_url, autocommit=True) as conn,
+            psycopg.connect(bench.schema_url, autocommit=True) as conn,
         ):
             run = _Run(conn, group, args.events)
             try:

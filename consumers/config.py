@@ -9,21 +9,15 @@ from typing import ClassVar, Literal
 from pydantic import Field
 
 from floodwall.dburl import DatabaseUrl, database_url_field
-from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
-from floodwall.localstack import default_state_dir
-from floodwall.settings import ServiceSettings
+from floodwall.kafkaconn import SinkGroupSettings, TopicName, connection_conf
+from floodwall.localstack import state_dir_field
 
 
-class ConsumerSettings(ServiceSettings):
+class ConsumerSettings(SinkGroupSettings):
     """One member of the sink's consumer group."""
 
     section: ClassVar[str] = "consumer"
 
-    bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
-    kafka_connection: KafkaConnection = kafka_connection_field()
-    group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
-    orders_topic: TopicName = Field("orders", description="topic of order events")
-    inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
     dlq_topic: TopicName = Field("dlq", description="dead-letter topic for events that cannot be applied")
     dlq_timeout_s: float = Field(
         30.0, gt=0, le=600,
@@ -31,9 +25,7 @@ class ConsumerSettings(ServiceSettings):
         "and are retried after a back-off (nothing committed past them)",
     )  # fmt: skip
     database_url: DatabaseUrl = database_url_field()
-    state_dir: Path = Field(
-        default_factory=default_state_dir, description="the local stack's state directory"
-    )
+    state_dir: Path = state_dir_field()
     batch_max_events: int = Field(5000, ge=1, le=1_000_000, description="most events per DB transaction")
     batch_max_bytes: int = Field(8 * 2**20, ge=1024, description="most message bytes per DB transaction")
     batch_linger_s: float = Field(0.2, ge=0, le=60, description="how long to wait to fill a batch")

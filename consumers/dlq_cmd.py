@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_flags, doc_body, settings_from_args
 from floodwall.consumers.dlq_io import DlqReader, replay
 from floodwall.consumers.dlq_plan import (
     Entry,
@@ -42,10 +42,9 @@ from floodwall.consumers.letters import (
     StoredLetter,
     header_lines,
 )
-from floodwall.consumers.offsets_cmd import resolve_bootstrap_servers
 from floodwall.errors import FloodwallError
 from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
-from floodwall.localstack import default_state_dir
+from floodwall.localstack import resolve_bootstrap_servers, state_dir_field
 from floodwall.schemas.errors import SchemaError
 from floodwall.schemas.registry import SchemaRegistry
 from floodwall.settings import ServiceSettings
@@ -67,21 +66,19 @@ class DlqSettings(ServiceSettings):
     orders_topic: TopicName = Field("orders", description="topic of order events")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
     dlq_topic: TopicName = Field("dlq", description="dead-letter topic")
-    state_dir: Path = Field(
-        default_factory=default_state_dir, description="the local stack's state directory"
-    )
+    state_dir: Path = state_dir_field()
     dlq_command_timeout_s: float = Field(
         15.0, gt=0, le=600, description="how long to wait for Kafka to answer"
     )
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    dlq = commands.add_parser(
+    sub = add_command_group(
+        commands,
         "dlq",
         help="list, show and replay dead letters (events the sink could not apply)",
-        description=__doc__.split("\n\n", 1)[1] if __doc__ else None,
+        description=doc_body(__doc__),
     )
-    sub = dlq.add_subparsers(title="commands", metavar="COMMAND", required=True)
     listing = sub.add_parser(
         "list",
         help="dead letters by reason: counts, oldest and newest; --entries for each one",

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
 from floodwall.consumers import offsets_io
 from floodwall.consumers.offset_plan import (
     OUT_OF_RANGE,
@@ -31,9 +31,8 @@ from floodwall.consumers.offset_plan import (
 from floodwall.db.config import resolve_database_url
 from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError, FloodwallError
-from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
-from floodwall.localstack import default_state_dir, find_local_stack
-from floodwall.settings import ServiceSettings
+from floodwall.kafkaconn import SinkGroupSettings, connection_conf
+from floodwall.localstack import resolve_bootstrap_servers, state_dir_field
 
 SAFE_WHILE_RUNNING = (
     "A reset while consumers run is safe: a batch advances a partition's stored offset only from the "
@@ -44,27 +43,23 @@ SAFE_WHILE_RUNNING = (
 )
 
 
-class OffsetsSettings(ServiceSettings):
+class OffsetsSettings(SinkGroupSettings):
     """Where the sink's group, its topics and its database are."""
 
     section: ClassVar[str] = "offsets"
 
+    # An operator's tool: by default it finds the local stack's broker (resolve_bootstrap_servers).
     bootstrap_servers: str = Field("", description="Kafka bootstrap servers (default: the local stack's)")
-    kafka_connection: KafkaConnection = kafka_connection_field()
-    group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
-    orders_topic: TopicName = Field("orders", description="topic of order events")
-    inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
     database_url: DatabaseUrl = database_url_field()
-    state_dir: Path = Field(
-        default_factory=default_state_dir, description="the local stack's state directory"
-    )
+    state_dir: Path = state_dir_field()
     offsets_timeout_s: float = Field(
         15.0, gt=0, le=600, description="how long to wait for Kafka or PostgreSQL to answer"
     )
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    offsets = commands.add_parser(
+    sub = add_command_group(
+        commands,
         "offsets",
         help="show the sink's stored offsets against the Kafka logs; reset them deliberately",
         description="The sink stores each partition's next offset in PostgreSQL with the rows. When that "
@@ -72,7 +67,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "events) the consumer stops the partition instead of skipping: `show` finds such partitions, "
         "`reset` moves them on purpose.",
     )
-    sub = offsets.add_subparsers(title="commands", metavar="COMMAND", required=True)
     show = sub.add_parser(
         "show",
         help="per partition: stored and committed offsets, log start and end, lag, status",
@@ -138,19 +132,6 @@ def _connect(s: OffsetsSettings) -> offsets_io.OffsetsIO:
         s.group_id,
         s.offsets_timeout_s,
     )
-
-
-def resolve_bootstrap_servers(bootstrap_servers: str, state_dir: Path) -> str:
-    """``bootstrap_servers`` if set, else the local stack's. Raises ConfigError when neither exists."""
-    if bootstrap_servers:
-        return bootstrap_servers
-    stack = find_local_stack(state_dir)
-    if stack is None:
-        raise ConfigError(
-            f"no bootstrap_servers is set and no local stack exists in {state_dir}; "
-            f"run `floodwall stack up` or pass --bootstrap-servers"
-        )
-    return stack.bootstrap_servers
 
 
 # ---- show -----------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Command-line flags generated from a settings model, so flags, env names and help never drift apart."""
+"""Command-line flags generated from a settings model, so flags, env names and help never drift apart; and
+the one shape of a command that groups subcommands."""
 
 from __future__ import annotations
 
@@ -11,6 +12,26 @@ from floodwall.redact import mask_value
 from floodwall.settings import ENV_PREFIX, ServiceSettings, is_json_field, load_settings
 
 S = TypeVar("S", bound=ServiceSettings)
+
+
+def add_command_group(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    help: str,
+    description: str | None = None,
+) -> argparse._SubParsersAction[argparse.ArgumentParser]:
+    """Add ``floodwall <name> COMMAND`` and return what its subcommands are added to.
+
+    The command does nothing itself: one subcommand is required, and every such command lists its
+    subcommands alike (titled "commands", shown as COMMAND).
+    """
+    group = commands.add_parser(name, help=help, description=description)
+    return group.add_subparsers(title="commands", metavar="COMMAND", required=True)
+
+
+def doc_body(doc: str | None) -> str | None:
+    """A module docstring less its summary line: the description of the command the module implements."""
+    return doc.split("\n\n", 1)[1] if doc else None
 
 
 def add_settings_flags(

@@ -5,6 +5,9 @@ An allow-list rather than "any librdkafka setting": these services set their del
 semantics themselves (exactly-once depends on them), so only how to connect is the user's to choose.
 Values are secrets (passwords, keys): they are never printed. One environment variable,
 ``FLOODWALL_KAFKA_CONNECTION`` (a JSON object), reaches every service.
+
+:class:`SinkGroupSettings` declares, once, the settings of every service that reads or watches the sink's
+consumer group: its cluster, the connection, the group and its topics.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ from collections.abc import Mapping
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field, SecretStr
+
+from floodwall.settings import ServiceSettings
 
 ALLOWED_PREFIXES = ("security.", "ssl.", "sasl.", "socket.", "client.dns.", "broker.address.")
 ALLOWED_KEYS = frozenset({"client.rack", "enable.ssl.certificate.verification", "ssl_key", "ssl_certificate"})
@@ -55,3 +60,18 @@ def kafka_connection_field() -> Any:
 def connection_conf(config: Mapping[str, SecretStr]) -> dict[str, str]:
     """The settings as librdkafka takes them (secrets revealed: pass to the client, never log)."""
     return {key: value.get_secret_value() for key, value in config.items()}
+
+
+class SinkGroupSettings(ServiceSettings):
+    """Where the sink's consumer group and its topics are: a base, not a service (it has no ``section``).
+
+    Subclassed by the consumers, ``floodwall offsets`` and the autoscaler, so ``FLOODWALL_GROUP_ID`` and the
+    topic settings mean the same group and topics to each of them. A subclass may re-declare a field to
+    give it another default (a redeclared field keeps its place: flags are listed in this order).
+    """
+
+    bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
+    kafka_connection: KafkaConnection = kafka_connection_field()
+    group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
+    orders_topic: TopicName = Field("orders", description="topic of order events")
+    inventory_topic: TopicName = Field("inventory", description="topic of inventory events")

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from floodwall.errors import StackError
+from pydantic import Field
+
+from floodwall.errors import ConfigError, StackError
 
 STATE_VERSION = 1
 STATE_FILE = "stack.json"
@@ -31,6 +33,11 @@ def default_state_dir() -> Path:
         return Path("/var/lib/floodwall")
     xdg = os.environ.get("XDG_STATE_HOME")
     return (Path(xdg) if xdg else Path.home() / ".local" / "state") / "floodwall"
+
+
+def state_dir_field(description: str = "the local stack's state directory") -> Any:
+    """The ``state_dir`` setting (default :func:`default_state_dir`), declared alike by every service."""
+    return Field(default_factory=default_state_dir, description=description)
 
 
 def read_state_document(state_dir: Path) -> dict[str, Any] | None:
@@ -103,3 +110,25 @@ def find_local_stack(state_dir: Path) -> LocalStack | None:
         return None
     endpoints = document.get("endpoints")
     return LocalStack(state_dir, endpoints if isinstance(endpoints, dict) else {})
+
+
+def resolve_endpoint(given: str, state_dir: Path, what: str, pick: str) -> str:
+    """``given`` (setting ``what``) if set, else the local stack's endpoint named ``pick``
+    (``bootstrap_servers``, ``prometheus``) from ``state_dir``.
+
+    Raises ConfigError naming the setting and its flag when neither exists, StackError when the state file
+    cannot be understood or records no such endpoint."""
+    if given:
+        return given
+    stack = find_local_stack(state_dir)
+    if stack is None:
+        raise ConfigError(
+            f"no {what} is set and no local stack exists in {state_dir}; run `floodwall stack up` "
+            f"or pass --{what.replace('_', '-')}"
+        )
+    return stack.endpoint(pick)
+
+
+def resolve_bootstrap_servers(bootstrap_servers: str, state_dir: Path) -> str:
+    """``bootstrap_servers`` if set, else the local stack's (see :func:`resolve_endpoint`)."""
+    return resolve_endpoint(bootstrap_servers, state_dir, "bootstrap_servers", "bootstrap_servers")

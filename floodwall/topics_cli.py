@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
 from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
 from floodwall.settings import ServiceSettings
 from floodwall.topics import DEFAULT_DLQ_RETENTION_DAYS, dlq_topic_config, ensure_topics
@@ -41,8 +41,7 @@ class TopicsSettings(ServiceSettings):
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    topics = commands.add_parser("topics", help="manage the sink's Kafka topics")
-    sub = topics.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    sub = add_command_group(commands, "topics", help="manage the sink's Kafka topics")
     create = sub.add_parser(
         "create",
         help="create the orders, inventory and dead-letter topics (existing ones are kept)",

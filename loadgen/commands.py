@@ -7,7 +7,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
 from floodwall.loadgen.config import LoadgenSettings
 
 # rich, matplotlib and the runner are imported by the handlers: every other floodwall command would
@@ -36,7 +36,8 @@ _EPILOG = (
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    loadgen = commands.add_parser(
+    sub = add_command_group(
+        commands,
         "loadgen",
         help="replay flash-sale traffic through the SDK and verify the outcome in PostgreSQL",
         description="Open-loop load generator: built-in profiles (steady, ramp, flash-sale, day-curve) of "
@@ -44,7 +45,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "payments, cancellations, restocks) sent through the producer SDK on schedule; then it waits for "
         "the sink to drain and checks PostgreSQL against what the SDK acknowledged.",
     )
-    sub = loadgen.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     run = sub.add_parser(
         "run",

@@ -9,11 +9,11 @@ from typing import Annotated, ClassVar, Self
 from pydantic import AfterValidator, Field, model_validator
 
 from floodwall.dburl import DatabaseUrl, database_url_field
-from floodwall.errors import ConfigError
 from floodwall.kafkaconn import TopicName
 from floodwall.loadgen.generator import Workload
 from floodwall.loadgen.profiles import Profile, ProfileName, build_profile
-from floodwall.localstack import default_state_dir, find_local_stack
+from floodwall.localstack import resolve_endpoint as resolve_endpoint  # re-exported for the runner
+from floodwall.localstack import state_dir_field
 from floodwall.settings import ServiceSettings
 
 
@@ -64,9 +64,7 @@ class LoadgenSettings(ServiceSettings):
     prometheus_url: str = Field(
         "", description="Prometheus for commit latency and replicas (default: the local stack's; 'off')"
     )
-    state_dir: Path = Field(
-        default_factory=default_state_dir, description="the local stack's state directory"
-    )
+    state_dir: Path = state_dir_field()
     report_dir: Path = Field(Path("loadgen-report"), description="where report.json, report.png and logs go")
     drain_timeout_s: float = Field(300.0, gt=0, description="how long to wait for the pipeline to drain")
     flush_timeout_s: float = Field(60.0, gt=0, description="how long senders wait for acknowledgements")
@@ -102,17 +100,3 @@ class LoadgenSettings(ServiceSettings):
             restock_share=self.restock_share,
             max_items=self.max_items,
         )
-
-
-def resolve_endpoint(given: str, state_dir: Path, what: str, pick: str) -> str:
-    """``given`` if set, else the local stack's endpoint named ``pick`` (``bootstrap_servers``,
-    ``prometheus``) from ``state_dir``. Raises ConfigError when neither exists."""
-    if given:
-        return given
-    stack = find_local_stack(state_dir)
-    if stack is None:
-        raise ConfigError(
-            f"no {what} is set and no local stack exists in {state_dir}; run `floodwall stack up` "
-            f"or pass --{what.replace('_', '-')}"
-        )
-    return stack.endpoint(pick)

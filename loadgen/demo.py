@@ -33,7 +33,7 @@ from floodwall.cliargs import add_settings_flags, settings_from_args
 from floodwall.errors import FloodwallError
 from floodwall.loadgen.config import LoadgenSettings
 from floodwall.loadgen.runner import execute, prepare_trace
-from floodwall.localstack import default_state_dir
+from floodwall.localstack import state_dir_field
 from floodwall.settings import ServiceSettings, load_settings
 from floodwall.stack.config import StackSettings
 from floodwall.stack.down import stack_down
@@ -52,9 +52,7 @@ class DemoSettings(ServiceSettings):
     rate: float = Field(3000.0, gt=0, le=50_000, description="peak events/s of the sale (30x the baseline)")
     seed: int = Field(7, ge=0, description="random seed of the traffic")
     report_dir: Path = Field(Path("floodwall-demo-report"), description="where the report files go")
-    state_dir: Path = Field(
-        default_factory=default_state_dir, description="the local stack's state directory"
-    )
+    state_dir: Path = state_dir_field()
     write_budget_rows_per_s: float = Field(
         40_000.0, ge=0, description="rows/s the consumer fleet may write (0 = unlimited)"
     )

@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from floodwall.cliargs import add_command_group
 from floodwall.schemas.compat import check_released
 from floodwall.schemas.registry import package_dirs
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``floodwall schemas check``; it exits 0 if every released version is readable, else 1."""
-    schemas = commands.add_parser("schemas", help="check the Avro event schemas")
-    sub = schemas.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    sub = add_command_group(commands, "schemas", help="check the Avro event schemas")
     check = sub.add_parser(
         "check",
         help="check each current schema can read data of every released version (exit 1 if not)",

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
 from floodwall.db.config import DbSettings, resolve_owner_database_url
 from floodwall.db.migrate import available_migrations, migrate
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    db = commands.add_parser("db", help="manage the sink database schema")
-    sub = db.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    sub = add_command_group(commands, "db", help="manage the sink database schema")
     mig = sub.add_parser(
         "migrate",
         help="apply pending schema migrations (a no-op when up to date)",

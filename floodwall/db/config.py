@@ -5,11 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
-
 from floodwall.dburl import DatabaseUrl, database_url_field
 from floodwall.errors import ConfigError
-from floodwall.localstack import LocalStack, default_state_dir, find_local_stack
+from floodwall.localstack import LocalStack, find_local_stack, state_dir_field
 from floodwall.settings import ServiceSettings
 
 
@@ -19,9 +17,7 @@ class DbSettings(ServiceSettings):
     section: ClassVar[str] = "db"
 
     database_url: DatabaseUrl = database_url_field()
-    state_dir: Path = Field(
-        default_factory=default_state_dir, description="the local stack's state directory"
-    )
+    state_dir: Path = state_dir_field()
 
 
 def resolve_database_url(database_url: str, state_dir: Path) -> str:

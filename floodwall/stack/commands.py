@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
 from floodwall.errors import StackError
 from floodwall.stack.config import StackSettings
 from floodwall.stack.down import stack_down
@@ -19,14 +19,14 @@ from floodwall.stack.up import stack_up
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    stack = commands.add_parser(
+    sub = add_command_group(
+        commands,
         "stack",
         help="run the local embedded stack (broker, etcd, Patroni x3, HAProxy, Prometheus)",
         description="The local embedded stack: Apache Kafka (1 or 3 KRaft nodes), etcd, Patroni-managed "
         "PostgreSQL nodes, "
         "HAProxy and Prometheus, all on 127.0.0.1, owned by one state directory.",
     )
-    sub = stack.add_subparsers(title="commands", metavar="COMMAND", required=True)
 
     up = sub.add_parser(
         "up",

@@ -14,6 +14,7 @@ from floodwall.db.roles import RUNTIME_GROUP_ROLE
 # Re-exported from the core, where the services take them from.
 from floodwall.kafkaconn import TopicName as TopicName
 from floodwall.localstack import default_state_dir as default_state_dir
+from floodwall.localstack import state_dir_field
 from floodwall.settings import ServiceSettings
 
 Port = Annotated[int, Field(ge=1024, le=65535)]
@@ -39,9 +40,7 @@ class StackSettings(ServiceSettings):
 
     section: ClassVar[str] = "stack"
 
-    state_dir: Path = Field(
-        default_factory=default_state_dir, description="directory holding all data, configs, logs and PIDs"
-    )
+    state_dir: Path = state_dir_field("directory holding all data, configs, logs and PIDs")
     broker_port: Port = Field(
         19092,
         description="Kafka client port of broker 1; its KRaft controller port is +1, broker N uses "

@@ -42,6 +42,11 @@ def resolve_binary(setting: str, value: str, apt_package: str) -> str:
     )
 
 
+def _run_by(binary: str, argv: list[str]) -> list[str]:
+    """``argv`` as rendered (it starts with the setting's name or path) with the executable resolved."""
+    return [binary, *argv[1:]]
+
+
 def pg_os_user(layout: Layout) -> str | None:
     """The OS user for Patroni/PostgreSQL: the configured one when we are root, else ourselves."""
     if os.geteuid() != 0:
@@ -84,13 +89,12 @@ def build_parts(layout: Layout, pw: Secrets) -> list[Part]:
     pg_user = pg_os_user(layout)
     java = resolve_binary("java_bin", s.java_bin, "openjdk-17-jre-headless")
     kafka.check_installed(s.kafka_lib_dir)
-    etcd_argv = render.etcd_argv(layout)
-    etcd_argv[0] = resolve_binary("etcd_bin", s.etcd_bin, "etcd-server")
+    etcd = resolve_binary("etcd_bin", s.etcd_bin, "etcd-server")
     parts = [_kafka_part(layout, node, java) for node in layout.brokers]
     parts += [
         Part(
             name="etcd",
-            argv=etcd_argv,
+            argv=_run_by(etcd, render.etcd_argv(layout)),
             ports=(("etcd_client_port", s.etcd_client_port), ("etcd_peer_port", s.etcd_peer_port)),
             prepare=lambda: make_private_dir(layout.etcd_dir),
             ready=lambda: probes.etcd_healthy(layout),
@@ -104,12 +108,11 @@ def build_parts(layout: Layout, pw: Secrets) -> list[Part]:
         )
     for node in layout.nodes:
         parts.append(_patroni_part(layout, node, pw, patroni_bin, pg_user))
-    haproxy_argv = render.haproxy_argv(layout)
-    haproxy_argv[0] = resolve_binary("haproxy_bin", s.haproxy_bin, "haproxy")
+    haproxy = resolve_binary("haproxy_bin", s.haproxy_bin, "haproxy")
     parts.append(
         Part(
             name="haproxy",
-            argv=haproxy_argv,
+            argv=_run_by(haproxy, render.haproxy_argv(layout)),
             ports=(
                 ("haproxy_write_port", s.haproxy_write_port),
                 ("haproxy_read_port", s.haproxy_read_port),
@@ -119,12 +122,11 @@ def build_parts(layout: Layout, pw: Secrets) -> list[Part]:
             ready=lambda: probes.haproxy_backends(layout),
         )
     )
-    prom_argv = render.prometheus_argv(layout)
-    prom_argv[0] = resolve_binary("prometheus_bin", s.prometheus_bin, "prometheus")
+    prometheus = resolve_binary("prometheus_bin", s.prometheus_bin, "prometheus")
     parts.append(
         Part(
             name="prometheus",
-            argv=prom_argv,
+            argv=_run_by(prometheus, render.prometheus_argv(layout)),
             ports=(("prometheus_port", s.prometheus_port),),
             prepare=lambda: _prepare_prometheus(layout),
             ready=lambda: probes.prometheus_ready(layout),
@@ -134,11 +136,9 @@ def build_parts(layout: Layout, pw: Secrets) -> list[Part]:
 
 
 def _kafka_part(layout: Layout, node: KafkaNode, java: str) -> Part:
-    argv = render.kafka_argv(layout, node)
-    argv[0] = java
     return Part(
         name=node.part,
-        argv=argv,
+        argv=_run_by(java, render.kafka_argv(layout, node)),
         ports=(
             ("broker_port (client port)", node.client_port),
             ("broker_port (controller port)", node.controller_port),
@@ -161,11 +161,9 @@ def _patroni_part(layout: Layout, node: PgNode, pw: Secrets, patroni_bin: str, p
         _chown_tree(layout.socket_dir, pg_user)
         _chown_tree(node.home, pg_user)
 
-    argv = render.patroni_argv(layout, node)
-    argv[0] = patroni_bin
     return Part(
         name=node.part,
-        argv=argv,
+        argv=_run_by(patroni_bin, render.patroni_argv(layout, node)),
         ports=(
             (f"pg_base_port (node {node.name})", node.pg_port),
             (f"patroni_rest_base_port (node {node.name})", node.rest_port),

@@ -8,7 +8,6 @@ engine).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import helm_python as helm
@@ -19,14 +18,9 @@ from floodwall.db.roles import RUNTIME_GROUP_ROLE
 from floodwall.errors import ConfigError
 from floodwall.settings import load_settings
 from floodwall.stack.config import StackSettings
-from tests.unit.helm_render import CONSUMERS, RELEASE, load_chart, merged, one, render, values_file
+from tests.unit.helm_render import CONSUMERS, RELEASE, merged, one, render, values_file
 
 MIGRATE_JOB = f"{RELEASE}-floodwall-migrate"
-
-
-@pytest.fixture(scope="module")
-def chart() -> Iterator[helm.Chart]:
-    yield from load_chart()
 
 
 def _grant_migration() -> str:

@@ -6,7 +6,6 @@ does not (``shop``)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import helm_python as helm
 import pytest
@@ -21,7 +20,6 @@ from tests.unit.helm_render import (
     Manifest,
     container_env,
     find,
-    load_chart,
     merged,
     pod_specs,
     render,
@@ -39,11 +37,6 @@ SETTINGS_OF_COMMAND: dict[tuple[str, ...], type[ServiceSettings]] = {
 }
 # Every optional Kafka client setting on, so that the TLS/SASL Secret's variable is in the mix too.
 VALUES = merged(values_file("defaults"), {"kafka": {"connectionSecret": "kafka-client"}})
-
-
-@pytest.fixture(scope="module")
-def chart() -> Iterator[helm.Chart]:
-    yield from load_chart()
 
 
 def floodwall_pods(docs: list[Manifest]) -> list[tuple[str, Manifest, type[ServiceSettings]]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,6 @@ AUTOSCALER = f"{RELEASE}-floodwall-autoscaler"
 DB_URL_PLACEHOLDER = "postgresql://floodwall@db-write:5432/floodwall"
 
 Manifest = dict[str, Any]
-
-
-def load_chart() -> Iterator[helm.Chart]:
-    """The chart, loaded once per test module (use as a module-scoped fixture)."""
-    with helm.Chart.load(CHART) as loaded:
-        yield loaded
 
 
 def values_file(name: str) -> dict[str, Any]:

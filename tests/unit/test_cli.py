@@ -21,6 +21,18 @@ def test_help_lists_only_implemented_commands() -> None:
     assert result.returncode == 0 and all(name in result.stdout for name in commands.choices)
 
 
+@pytest.mark.parametrize("group", ["stack", "db", "topics", "schemas", "offsets", "dlq", "loadgen"])
+def test_a_command_group_needs_one_of_its_commands(group: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        build_parser().parse_args([group])
+    assert exited.value.code == 2
+    error = capsys.readouterr().err
+    assert f"floodwall {group}: error: the following arguments are required: COMMAND" in error
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([group, "--help"])
+    assert "\ncommands:\n  COMMAND\n" in capsys.readouterr().out
+
+
 def test_stack_help_explains_settings_and_env() -> None:
     result = floodwall("stack", "up", "--help")
     assert result.returncode == 0

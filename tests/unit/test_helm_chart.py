@@ -25,7 +25,6 @@ from tests.unit.helm_render import (
     VALUES_FILES,
     container_env,
     find,
-    load_chart,
     merged,
     one,
     pod_specs,
@@ -33,12 +32,6 @@ from tests.unit.helm_render import (
     settings_from_env,
     values_file,
 )
-
-
-@pytest.fixture(scope="module")
-def chart() -> Iterator[helm.Chart]:
-    yield from load_chart()
-
 
 # ---- lint and schema -------------------------------------------------------------------------------------
 

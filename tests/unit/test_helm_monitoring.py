@@ -4,7 +4,6 @@ and dashboards from the packaged sources, recommended labels, the helm test Pod,
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import helm_python as helm
 import pytest
@@ -17,17 +16,10 @@ from tests.unit.helm_render import (
     NAMESPACE,
     RELEASE,
     find,
-    load_chart,
     merged,
     render,
     values_file,
 )
-
-
-@pytest.fixture(scope="module")
-def chart() -> Iterator[helm.Chart]:
-    yield from load_chart()
-
 
 # ---- monitoring, dashboards, labels, test hook ------------------------------------------------------------
 

@@ -4,7 +4,6 @@ classes (or the autoscaler's contract), and commands that exist."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 
 import helm_python as helm
 import pytest
@@ -23,7 +22,6 @@ from tests.unit.helm_render import (
     RELEASE,
     container_env,
     find,
-    load_chart,
     merged,
     one,
     pod_specs,
@@ -39,11 +37,6 @@ CHART_SET_CONSUMER_FIELDS = {
 }  # fmt: skip
 # Set by the chart only when values ask for it (kafka.connectionSecret).
 CHART_OPTIONAL_CONSUMER_FIELDS = {"kafka_connection"}
-
-
-@pytest.fixture(scope="module")
-def chart() -> Iterator[helm.Chart]:
-    yield from load_chart()
 
 
 # ---- every setting the CLI reads is provided --------------------------------------------------------------

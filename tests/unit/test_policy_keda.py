@@ -173,6 +173,22 @@ def test_scale_up_select_policy(rules: hpa.ScalingRules, expected: int) -> None:
     assert outcome.desired == expected
 
 
+@pytest.mark.parametrize(
+    ("select", "expected"),
+    [
+        pytest.param("Max", 5, id="max-change-of-50pc-and-1-pod"),
+        pytest.param("Min", 9, id="min-change-of-50pc-and-1-pod"),
+        pytest.param("Disabled", 10, id="disabled"),
+    ],
+)
+def test_scale_down_select_policy(select: hpa.SelectPolicy, expected: int) -> None:
+    policies = (hpa.ScalingPolicy("Percent", 50, 15), hpa.ScalingPolicy("Pods", 1, 15))
+    down = hpa.ScalingRules(stabilization_s=0, policies=policies, select=select)
+    spec = hpa.HpaSpec(min_replicas=1, max_replicas=100, scale_down=down)
+    outcome, _ = hpa.reconcile(spec, hpa.HpaMemory(), 0.0, 10, 20.0, 10.0)
+    assert outcome.desired == expected
+
+
 def test_scale_up_within_the_period_counts_earlier_events() -> None:
     spec = hpa.HpaSpec(min_replicas=1, max_replicas=100)
     first, memory = hpa.reconcile(spec, hpa.HpaMemory(), 0.0, 1, 1_000_000.0, 10.0)
