@@ -42,7 +42,7 @@ COMMANDS = (
     Command("offsets", "floodwall.consumers.offsets_cmd",
             "show the sink's stored offsets against the Kafka logs; reset them deliberately", "consumers"),
     Command("dlq", "floodwall.consumers.dlq_cmd",
-            "list, show and replay dead letters (events the sink could not apply)", "consumers"),
+            "list, show and replay dead letters (events the sink could not apply)"),
     Command("autoscale", "floodwall.autoscaler.commands",
             "replica control for the consumer fleet (simulate policies against traffic traces)",
             "autoscaler"),
