@@ -11,10 +11,10 @@ import helm_python as helm
 import pytest
 
 from floodwall.autoscaler.config import AutoscalerSettings
+from floodwall.cli.topics import TopicsSettings
 from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import DbSettings
 from floodwall.settings import ENV_PREFIX, ServiceSettings, known_setting_names
-from floodwall.topics_cli import TopicsSettings
 from tests.security.kubelet_env import pod_env, service_link_env
 from tests.unit.helm_render import (
     Manifest,

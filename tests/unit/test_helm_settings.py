@@ -9,10 +9,10 @@ import helm_python as helm
 import pytest
 
 from floodwall.cli import build_parser
+from floodwall.cli.topics import TopicsSettings
 from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import DbSettings
 from floodwall.settings import ENV_PREFIX, ServiceSettings
-from floodwall.topics_cli import TopicsSettings
 from tests.unit import autoscaler_contract
 from tests.unit.helm_render import (
     AUTOSCALER,

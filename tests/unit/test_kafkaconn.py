@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from floodwall.autoscaler.config import AutoscalerSettings
+from floodwall.cli.topics import TopicsSettings
 from floodwall.consumers.config import ConsumerSettings
 from floodwall.errors import ConfigError
 from floodwall.kafkaconn import connection_conf
 from floodwall.settings import load_settings
-from floodwall.topics_cli import TopicsSettings
 
 SASL = {"security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "sink",
         "sasl.password": "s3cret", "ssl.ca.location": "/etc/ssl/certs/ca-certificates.crt"}  # fmt: skip

@@ -47,8 +47,8 @@ ROLES = ("producers", "consumers", "autoscaler", "loadgen")
 EDGE = {
     "floodwall.__main__",
     "floodwall.cli",
-    "floodwall.bench",
-    "floodwall.topics_cli",
+    "floodwall.cli.bench",
+    "floodwall.cli.topics",
     "floodwall.db.commands",
     "floodwall.monitoring.export",
     "floodwall.producers.bench",

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from floodwall import topics_cli
 from floodwall.cli import main
+from floodwall.cli import topics as topics_cli
 from floodwall.topics import TopicOutcome
 from tests.helpers import clean_env, floodwall
 
