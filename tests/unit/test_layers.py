@@ -52,6 +52,8 @@ EDGE = {
     "floodwall.monitoring.export",
     "floodwall.producers.bench",
     "floodwall.consumers.bench",
+    "floodwall.consumers.bench_anchor",
+    "floodwall.consumers.bench_costs",
     "floodwall.consumers.bench_rebalance",
     "floodwall.loadgen.demo",
 }
