@@ -274,6 +274,10 @@ def _apply_with_fleet(
                     proc.wait(timeout=30)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+    inside = sum(0.1 * args.events < sample.landed < 0.9 * args.events for sample in samples)
+    if inside < 3:  # the window then lies within one or two sampling steps: the figures are coarse
+        print(f"bench sink: only {inside} sample(s) inside the measured window; run with more --events "
+              f"for figures to quote", file=sys.stderr)  # fmt: skip
     commits = merge(buckets_from_exposition(page, "floodwall_consumer_commit_seconds") for page in pages)
     p50, p99 = quantile(0.5, commits), quantile(0.99, commits)
     return FleetFigures(
