@@ -39,10 +39,12 @@ from pathlib import Path
 import psycopg
 
 from floodwall.cliargs import add_settings_flags, settings_from_args
-from floodwall.consumers.bench import add_bench_parser, bench_run, consume_command
+from floodwall.consumers.bench import add_bench_parser, consume_command
+from floodwall.consumers.bench_world import bench_run
 from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import resolve_owner_database_url
 from floodwall.errors import FloodwallError
+from floodwall.producers.bench import make_orders
 
 PROTOCOLS = ("consumer", "classic")
 ROWS_PER_EVENT = 5  # a bench order: processed_events, the order and 3 items
@@ -131,7 +133,8 @@ def _bench_rebalance(args: argparse.Namespace) -> int:
 def _one_run(
     settings: ConsumerSettings, url: str, protocol: str, args: argparse.Namespace
 ) -> dict[str, object]:
-    with bench_run("rebalance", settings.bootstrap_servers, url, args.events, args.partitions) as bench:
+    with bench_run("rebalance", settings.bootstrap_servers, url, make_orders(args.events),
+                   args.partitions) as bench:  # fmt: skip
         group = f"bench-rebalance-{bench.run_id}"
         flags = ("--group-protocol", protocol, "--write-budget-rows-per-s", str(args.budget))
         command = consume_command(settings, bench.schema_url, bench.topics, group, *flags)

@@ -126,44 +126,6 @@ def test_a_zombie_is_fenced_and_applies_nothing(dsn: str, group: str) -> None:
         zombie.close()
 
 
-def test_bench_sink_prints_its_figures_and_leaves_nothing_behind(stack: RunningStack) -> None:
-    import json
-
-    from tests.helpers import floodwall
-
-    layout = Layout(stack.settings)
-    done = floodwall("bench", "sink", "--events", "3000", "--consumers", "1", "--partitions", "2",
-                     "--state-dir", str(stack.settings.state_dir), "--bootstrap-servers",
-                     layout.bootstrap_servers, "--database-url", layout.owner_dsn(), timeout=300)  # fmt: skip
-    assert done.returncode == 0, done.stderr
-    figures = json.loads(done.stdout)
-    assert figures["events"] == 3000
-    assert (
-        figures["apply_events_per_s"] > 0 and figures["raw_copy_rows_per_s"] > figures["apply_events_per_s"]
-    )
-    assert figures["ratio"] == pytest.approx(
-        figures["apply_events_per_s"] / figures["raw_copy_rows_per_s"], 0.01
-    )
-    assert 0 < figures["commit_p50_s"] <= figures["commit_p99_s"]
-    with psycopg.connect(layout.write_dsn()) as conn:
-        left = conn.execute(
-            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'floodwall_bench_%'"
-        ).fetchone()
-    assert left == (0,), "the bench schema was not dropped"
-
-
-def test_bench_sink_as_the_runtime_role_is_one_clear_error(stack: RunningStack) -> None:
-    """The runtime role has DML only: the bench's throwaway schema needs the owner, and says so."""
-    from tests.helpers import floodwall
-
-    layout = Layout(stack.settings)
-    done = floodwall("bench", "sink", "--events", "100", "--state-dir", str(stack.settings.state_dir),
-                     "--bootstrap-servers", layout.bootstrap_servers, "--database-url", layout.write_dsn(),
-                     timeout=120)  # fmt: skip
-    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
-    assert "floodwall: error: cannot create the bench schema: permission denied" in done.stderr
-
-
 def test_two_consumers_meeting_a_new_stock_key_lose_no_adjustment(dsn: str) -> None:
     """Mis-keyed events: two consumers (own partitions, own connections) restock the same brand-new
     SKU at the same moment. A third session holds a table lock that stops both before their stock

@@ -53,6 +53,9 @@ EDGE = {
     "floodwall.monitoring.export",
     "floodwall.producers.bench",
     "floodwall.consumers.bench",
+    "floodwall.consumers.bench_anchor",
+    "floodwall.consumers.bench_costs",
+    "floodwall.consumers.bench_world",
     "floodwall.consumers.bench_rebalance",
     "floodwall.loadgen.demo",
 }
