@@ -9,6 +9,7 @@ surfaces it; nothing escapes the thread unlogged.
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from collections.abc import Callable
 
@@ -23,6 +24,14 @@ from tenacity import (
 )
 
 log = logging.getLogger(__name__)
+
+# The signals an application handles in its main thread (Ctrl-C, a service manager's stop). The kernel
+# hands a process-directed signal to any thread that does not block it; taken by an SDK thread, it does
+# not interrupt a main thread blocked in a read (``floodwall produce`` waiting on stdin ignored Ctrl-C
+# that way), so the SDK's threads block them and leave them to the main thread.
+APPLICATION_SIGNALS = frozenset(
+    {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2}
+)
 
 
 def guarded_loop(
@@ -39,7 +48,8 @@ def guarded_loop(
     Guarantees: every exception from ``step`` is logged (with traceback) and passed to ``on_error``; the
     step is retried after a back-off of 0.05 s doubling up to ``backoff_max_s``, waited on ``closing`` so
     close() is never held up. A success resets the count. After ``give_up_after`` consecutive failures
-    (None: never) ``on_give_up(exc)`` is called and the thread ends. Never raises.
+    (None: never) ``on_give_up(exc)`` is called and the thread ends. The thread blocks
+    :data:`APPLICATION_SIGNALS`, so they reach the application's main thread. Never raises.
     """
 
     def attempt() -> None:
@@ -68,6 +78,7 @@ def guarded_loop(
     )
 
     def run() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, APPLICATION_SIGNALS)  # this thread only
         while not closing.is_set():
             try:
                 retrying(attempt)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import threading
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from floodwall.producers.faults import (
     should_spool,
     stronger,
 )
-from floodwall.producers.guard import guarded_loop
+from floodwall.producers.guard import APPLICATION_SIGNALS, guarded_loop
 from floodwall.producers.lifecycle import ClientSupervisor
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.producer import EventProducer, ProducerFailed
@@ -173,3 +174,20 @@ def test_a_poll_thread_that_cannot_go_on_fails_the_producer_loudly(
     finally:
         producer.close(timeout=1)
     assert any("gave up" in r.getMessage() for r in caplog.records)
+
+
+def test_the_sdk_threads_leave_the_applications_signals_to_its_main_thread() -> None:
+    """A Ctrl-C the kernel handed to an SDK thread would not interrupt a main thread blocked in a read."""
+    blocked: list[set[int | signal.Signals]] = []
+    closing = threading.Event()
+
+    def step() -> None:
+        blocked.append(set(signal.pthread_sigmask(signal.SIG_BLOCK, [])))
+        closing.set()
+
+    thread = threading.Thread(target=guarded_loop("test", step, closing, on_error=print, on_give_up=print))
+    thread.start()
+    thread.join(timeout=10)
+    assert blocked and blocked[0] >= APPLICATION_SIGNALS
+    assert signal.SIGINT in APPLICATION_SIGNALS and signal.SIGTERM in APPLICATION_SIGNALS
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the caller's mask is untouched
