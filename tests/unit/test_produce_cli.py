@@ -103,11 +103,18 @@ def _pipe_drained_and_child_reading(proc: subprocess.Popen[bytes]) -> bool:
     return int.from_bytes(waiting, sys.byteorder) == 0 and "pipe" in wchan
 
 
+def _sigint_as_at_a_terminal() -> None:
+    # A test run started as a background job of a non-interactive shell has SIGINT ignored, and a child
+    # inherits that; a user pressing Ctrl-C at a terminal runs floodwall with SIGINT at its default.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_flushes_prints_the_summary_and_exits_130(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "floodwall", "produce", "--bootstrap-servers", UNREACHABLE,
          "--spool-dir", str(tmp_path / "spool")],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(),
+        preexec_fn=_sigint_as_at_a_terminal,
     )  # fmt: skip
     assert proc.stdin is not None
     try:
