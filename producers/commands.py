@@ -185,7 +185,7 @@ class _Run:
         try:
             event = event_from_json(value, self.ids.for_line(value))
         except EventValidationError as exc:
-            self.report.reject(number, "; ".join(str(p) for p in exc.problems))
+            self.report.reject(number, exc.reasons)
             return True
         try:
             if self.producer is None:

@@ -44,7 +44,7 @@ class EventValidationError(FloodwallError, ValueError):
     def __init__(self, problems: list[FieldProblem], event_id: object = None) -> None:
         self.problems = problems
         self.event_id = None if event_id is None else str(event_id)
-        super().__init__("invalid event: " + "; ".join(str(p) for p in problems))
+        super().__init__("invalid event: " + self.reasons)
 
     @property
     def reasons(self) -> str:
