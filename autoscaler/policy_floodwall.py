@@ -22,8 +22,9 @@ Rules, in the order they are applied (each has its own reason code):
    needs, at most the partitions of the largest topic); ``capped_max``; ``floor_min``.
 5. **Up at once** (``scale_up_ingress`` when the ingress alone outruns the fleet, else
    ``scale_up_backlog``). The budget and ``max_replicas`` caps also apply at once downward.
-6. **Never down while draining** (``hold_draining``): while the backlog, not the ingress, sets the size,
-   removing a replica would stall the whole group mid-drain. Recommendations made during the drain were
+6. **Never down while draining** (``hold_draining``): while the backlog, not the ingress, sets the size
+   and the fleet is consuming it, removing a replica would stall the whole group mid-drain (a backlog
+   that nothing consumed since the last tick is not held for). Recommendations made during the drain were
    sized for a backlog that is gone; the scale-down window starts afresh when the drain ends.
 7. **Down with hysteresis**: only to a count that would still have ``scale_down_dead_band`` headroom
    (``hold_dead_band``), only to the highest recommendation of the last ``scale_down_window_s`` and only
@@ -142,7 +143,7 @@ class FloodwallPolicy:
                 now, state, target, self._up_reason(snapshot, sizing, current), detail, current
             )
         if target < current:
-            return self._down(now, state, sizing, target, current, detail)
+            return self._down(now, snapshot, state, sizing, target, current, detail)
         return Decision(current, sizing.reason or "steady", f"{detail}; {current} running"), state
 
     def _size(self, snapshot: Snapshot, state: FloodwallState) -> _Sizing:
@@ -215,11 +216,28 @@ class FloodwallPolicy:
         ingress_only = ceil_div(sizing.ingress, sizing.throughput)
         return "scale_up_ingress" if ingress_only > current else "scale_up_backlog"
 
+    @staticmethod
+    def _draining(snapshot: Snapshot, sizing: _Sizing) -> bool:
+        """The backlog, not the ingress, sets the size, and the fleet is working it off. A backlog that
+        nothing consumes (no egress since the last tick) is no drain to protect: holding for it would keep
+        every replica for as long as it stands — a lag the fleet cannot or need not move (a partition
+        stopped for an operator, or committed offsets that Kafka has not caught up with)."""
+        backlog_sets_size = sizing.raw > ceil_div(sizing.ingress, sizing.throughput)
+        egress = snapshot.egress_events_per_s
+        return backlog_sets_size and (egress is None or egress > 0)
+
     def _down(
-        self, now: float, state: FloodwallState, sizing: _Sizing, target: int, current: int, detail: str
+        self,
+        now: float,
+        snapshot: Snapshot,
+        state: FloodwallState,
+        sizing: _Sizing,
+        target: int,
+        current: int,
+        detail: str,
     ) -> tuple[Decision, FloodwallState]:
         p = self.params
-        if sizing.raw > ceil_div(sizing.ingress, sizing.throughput):  # the backlog sets the size
+        if self._draining(snapshot, sizing):
             state = replace(state, recommendations=(), draining=True)
             return Decision(current, "hold_draining", f"{detail}; keeping {current} until drained"), state
         if state.draining:

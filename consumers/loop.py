@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from confluent_kafka import Consumer, KafkaException, Message
+from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
 from floodwall.consumers.committer import Committer, Outcome
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-REPORT_EVERY_S = 10.0  # the summary line, and the re-check of stopped partitions
+REPORT_EVERY_S = 10.0  # the summary line, the re-check of stopped partitions, refused commits resent
 
 
 class SinkConsumer:
@@ -64,7 +64,8 @@ class SinkConsumer:
         self._dlq = DeadLetterQueue(
             s.bootstrap_servers, s.dlq_topic, s.group_id, connection_conf(s.kafka_connection), s.dlq_timeout_s
         )
-        self._consumer = Consumer(client_config(s))
+        # Commit results are served inside consume(), to the tracker made just below.
+        self._consumer = Consumer({**client_config(s), "on_commit": self._on_commit})
         self._budget = MemberBudget(s.write_budget_rows_per_s, AdaptiveThrottle(s.commit_latency_target_s))
         # The tracker reads stored offsets through the retry, and the retry pauses through the tracker:
         # _retry_db breaks the cycle.
@@ -78,6 +79,9 @@ class SinkConsumer:
 
     def _retry_db(self, work: Callable[[], T]) -> T:
         return self._db(work)
+
+    def _on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        self._tracker.on_commit(error, partitions)
 
     @property
     def totals(self) -> Totals:
@@ -128,6 +132,7 @@ class SinkConsumer:
             if time.monotonic() - last_report > REPORT_EVERY_S:
                 self._report()
                 self._tracker.recheck_stopped()
+                self._tracker.republish()
                 last_report = time.monotonic()
 
     def _subscribe(self) -> None:

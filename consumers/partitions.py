@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Protocol, TypeVar
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, TopicPartition
 
 from floodwall.consumers.dlq import DeadLetterFailed
 from floodwall.consumers.dlqstall import DeadLetterStall
@@ -68,6 +68,7 @@ class PartitionTracker:
         self._owned: set[TopicPart] = set()  # what the callbacks assigned: no client call needed to count
         self._to_check: dict[TopicPart, int] = {}  # stored offsets to hold against the log, once settled
         self._held: list[TopicPartition] = []  # paused for the write budget
+        self._confirmed: dict[TopicPart, int] = {}  # offsets Kafka acknowledged committing
 
     # ---- rebalance callbacks (no blocking client calls: see the module docstring) --------------------
 
@@ -94,6 +95,7 @@ class PartitionTracker:
             self.positions.pop(key, None)
             self.stopped.release(key)
             self._to_check.pop(key, None)
+            self._confirmed.pop(key, None)
             with contextlib.suppress(KeyError):  # another member reports this partition's lag now
                 self._metrics.lag.remove(key[0], str(key[1]))
         self._held = [tp for tp in self._held if (tp.topic, tp.partition) not in gone]
@@ -151,6 +153,27 @@ class PartitionTracker:
             )
         except KafkaException as exc:
             log.warning("offsets not committed to Kafka (%s); the next commit covers them", exc.args[0])
+
+    def on_commit(self, error: KafkaError | None, partitions: list[TopicPartition]) -> None:
+        """Kafka's answer to an advisory commit (served inside consume()): remember what it confirmed.
+        A refusal (a rebalance's new generation or member epoch, a coordinator that moved) is only
+        logged here; :meth:`republish` sends those positions again."""
+        refused = [tp for tp in partitions if error is not None or tp.error is not None]
+        for tp in partitions:
+            if error is None and tp.error is None:
+                self._confirmed[(tp.topic, tp.partition)] = tp.offset
+        if refused:
+            why = error if error is not None else refused[0].error
+            log.info("Kafka refused the advisory commit of %d partition(s) (%s); it is sent again",
+                     len(refused), why)  # fmt: skip
+
+    def republish(self) -> None:
+        """Send again the positions Kafka has not confirmed. Without it a refused commit of a partition's
+        last batch would leave Kafka's lag (and the autoscaler's, KEDA's, kcat's) stale until new events
+        arrive there, which after a sale may be never."""
+        self.publish(
+            {k: o for k, o in self.positions.items() if self._confirmed.get(k) != o and k not in self.stopped}
+        )
 
     # ---- stops ---------------------------------------------------------------------------------------
 

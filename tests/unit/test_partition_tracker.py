@@ -4,9 +4,10 @@ against a fake Kafka client and a fake table of stored offsets."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import TypeVar, cast
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, TopicPartition
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from floodwall.consumers.dlq import DeadLetterFailed
@@ -123,3 +124,36 @@ def test_holds_pause_everything_and_an_outage_resumes_all_but_the_stopped() -> N
     assert client.paused == {("orders", 0), ("orders", 1)} and len(paused) == 2
     t.end_outage(paused)
     assert client.paused == {("orders", 0)}
+
+
+@dataclass
+class Answered:
+    """A partition of a commit result as librdkafka reports it (TopicPartition.error is read-only)."""
+
+    topic: str
+    partition: int
+    offset: int
+    error: KafkaError | None
+
+
+def test_an_advisory_commit_kafka_refused_is_sent_again_and_a_confirmed_one_is_not() -> None:
+    t, client, _, _, _ = tracker({("orders", 0): 40, ("orders", 1): 7})
+    t.on_assign(cast(Consumer, client), tps(("orders", 0), ("orders", 1)))
+    t.settle()
+    t.advance([Span("orders", 0, 40, 90)])
+    t.publish({("orders", 0): 90})
+    refused = Answered("orders", 0, 90, KafkaError(KafkaError.REBALANCE_IN_PROGRESS))
+    t.on_commit(None, [cast(TopicPartition, refused), TopicPartition("orders", 1, 7)])
+    client.commits.clear()
+    t.republish()
+    assert client.commits == [{("orders", 0): 90}]  # only what Kafka did not confirm
+    t.on_commit(None, [TopicPartition("orders", 0, 90)])
+    t.advance([Span("orders", 1, 7, 20)])
+    t.on_commit(KafkaError(KafkaError._TRANSPORT), [TopicPartition("orders", 1, 20)])  # a whole request
+    client.commits.clear()
+    t.republish()
+    assert client.commits == [{("orders", 1): 20}]
+    t.on_commit(None, [TopicPartition("orders", 1, 20)])
+    client.commits.clear()
+    t.republish()
+    assert client.commits == []  # all confirmed: nothing is sent

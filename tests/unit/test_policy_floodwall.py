@@ -271,6 +271,17 @@ def test_no_replica_is_removed_while_the_backlog_sets_the_size() -> None:
     assert decide(DEFAULT, spread(600_000), current=3, ingress=1_000) == (3, "hold_draining")
 
 
+def test_a_backlog_nothing_consumes_is_not_held_for() -> None:
+    # 8 replicas, no ingress, 40 events that the fleet does not move (a refused advisory commit left
+    # Kafka's lag stale): no drain to protect, so the fleet falls back once the window has passed
+    stuck = [snap(spread(40), at=t, current=8, egress=0.0) for t in (0, 5, 130, 135)]
+    decisions = run(FloodwallPolicy(), stuck, LONG_AGO)
+    assert "hold_draining" not in [d.reason for d in decisions]
+    assert decisions[-1].desired == 1
+    consuming = [snap(spread(40), at=t, current=8, egress=10.0) for t in (0, 5, 130, 135)]
+    assert [d.reason for d in run(FloodwallPolicy(), consuming, LONG_AGO)] == ["hold_draining"] * 4
+
+
 def test_the_window_restarts_when_a_drain_ends() -> None:
     draining = [snap(spread(600_000), at=t, current=3, ingress=1_000) for t in (0, 5)]
     drained = [snap(at=t, current=3, ingress=1_000) for t in (10, 60, 129, 130)]
