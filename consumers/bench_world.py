@@ -4,6 +4,7 @@ pre-loaded, so a bench neither reads nor writes anyone's data; both are removed 
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,9 @@ from floodwall.errors import FloodwallError
 from floodwall.events.codec import EventSerializer
 from floodwall.events.model import Event, InventoryEvent
 from floodwall.redact import error_line
-from floodwall.topics import ensure_topics
+from floodwall.topics import delete_topics, ensure_topics
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -47,9 +50,13 @@ def bench_run(
     run_id = secrets.token_hex(4)
     with bench_schema(url, f"floodwall_bench_{run_id}") as schema_url:
         topics = [f"bench-{bench}-{run_id}-{name}" for name in ("orders", "inventory", "dlq")]
-        ensure_topics(bootstrap, topics, partitions)
-        located = preload(bootstrap, topics[0], events, inventory_topic=topics[1])
-        yield BenchRun(run_id, schema_url, topics, located)
+        try:
+            ensure_topics(bootstrap, topics, partitions)
+            located = preload(bootstrap, topics[0], events, inventory_topic=topics[1])
+            yield BenchRun(run_id, schema_url, topics, located)
+        finally:  # the topics hold a copy of every event: leaving them would fill the broker's disk
+            for problem in delete_topics(bootstrap, topics):
+                log.warning("bench: topic not deleted, remove it by hand: %s", problem)
 
 
 @contextmanager

@@ -1,4 +1,4 @@
-"""Create Floodwall's topics through the Kafka admin API (idempotent)."""
+"""Create Floodwall's topics through the Kafka admin API (idempotent); delete throwaway ones."""
 
 from __future__ import annotations
 
@@ -141,3 +141,22 @@ def _wait_for_leaders(
         if len(led) == len(names) or time.monotonic() > deadline:
             return led
         time.sleep(0.1)
+
+
+def delete_topics(bootstrap_servers: str, names: list[str], timeout_s: float = 15.0) -> list[str]:
+    """Delete ``names`` (a topic already gone counts as deleted). Returns a line per topic that could not
+    be deleted, saying why; raises nothing, as it cleans up after work that has its own outcome."""
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000})
+    problems = []
+    for name, future in admin.delete_topics(
+        names, operation_timeout=timeout_s, request_timeout=timeout_s
+    ).items():
+        try:
+            future.result(timeout=timeout_s)
+        except TimeoutError:
+            problems.append(f"{name}: no answer from {bootstrap_servers} within {timeout_s:g} s")
+        except KafkaException as exc:
+            err = exc.args[0]
+            if not (isinstance(err, KafkaError) and err.code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+                problems.append(f"{name}: {err}")
+    return problems

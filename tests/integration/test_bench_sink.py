@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import psycopg
 import pytest
+from confluent_kafka.admin import AdminClient
 
 from floodwall.stack.layout import Layout
 from tests.helpers import floodwall
@@ -79,6 +80,9 @@ def test_bench_sink_measures_the_sink_against_a_copy_of_the_same_rows(
             "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'floodwall_bench_%'"
         ).fetchone()
     assert left == (0,), "a bench schema was not dropped"
+    admin = AdminClient({"bootstrap.servers": Layout(stack.settings).bootstrap_servers})
+    topics = admin.list_topics(timeout=10).topics
+    assert not [t for t in topics if t.startswith("bench-sink-")], "a bench topic was not deleted"
 
 
 def test_bench_sink_as_the_runtime_role_is_one_clear_error(stack: RunningStack) -> None:
