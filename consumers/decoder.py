@@ -1,7 +1,5 @@
 """The decoder: one poll's messages sorted into a :class:`Batch` — spans per partition, valid events, dead
-letters. Pure: no client, no database, no side effect but a debug log line. In two steps, so that the
-expensive one can run ahead: :func:`classify` decodes and validates (needs no positions), :func:`assemble`
-cuts the spans from the partitions' positions once the previous batch has committed.
+letters. Pure: no client, no database, no side effect but a debug log line.
 
 Decoding and validation happen here, before any database work: an undecodable message, an unknown
 writer schema or an invalid event becomes a dead letter with its reason, and never blocks its batch-mates.
@@ -21,7 +19,6 @@ from floodwall.consumers.decide import Incoming
 from floodwall.consumers.letters import DeadLetter
 from floodwall.consumers.sink import Poisoned, Span
 from floodwall.events.codec import EventDeserializer
-from floodwall.events.model import Event
 from floodwall.events.validation import EventValidationError
 from floodwall.schemas.errors import SchemaError
 
@@ -54,70 +51,42 @@ class Batch:
         return letters
 
 
-@dataclass(frozen=True, slots=True)
-class Classified:
-    """One poll's messages, each decoded and validated: what is expensive in a batch, done without the
-    partitions' positions, so it can run while the previous batch commits (consumers/ahead.py).
-
-    ``entries`` keep the poll's order: ``(topic, partition, offset, message, event or dead letter)``."""
-
-    messages: Sequence[Message]
-    entries: list[tuple[str, int, int, Message, Event | DeadLetter]]
-    misfits: list[tuple[TopicPart, str]]
-
-    def partitions(self) -> set[TopicPart]:
-        return {(topic, partition) for topic, partition, *_ in self.entries}
-
-
 def decode_batch(
     messages: Sequence[Message], positions: Mapping[TopicPart, int], deserialize: EventDeserializer
 ) -> Batch:
-    """Sort ``messages`` into a :class:`Batch`: :func:`classify`, then :func:`assemble`."""
-    return assemble(classify(messages, deserialize), positions)
-
-
-def classify(messages: Sequence[Message], deserialize: EventDeserializer) -> Classified:
-    """Decode and validate every message (pure; thread-safe as the deserializer is). Client errors are not
-    events: a fetch that left the log is kept as a misfit, anything else only logged."""
-    entries: list[tuple[str, int, int, Message, Event | DeadLetter]] = []
-    misfits: list[tuple[TopicPart, str]] = []
+    """Sort ``messages`` into a :class:`Batch`. A message below its partition's stored position
+    (``positions``) was applied already (a re-fetch after a seek) and is dropped; a partition without a
+    position starts at its first message here."""
+    batch = Batch()
     for msg in messages:
         err = msg.error()
         if err is not None:
             if err.code() == KafkaError._AUTO_OFFSET_RESET:  # the fetch position left the log
-                misfits.append(((msg.topic() or "", msg.partition() or 0), err.str()))
+                batch.misfits.append(((msg.topic() or "", msg.partition() or 0), err.str()))
             else:
                 log.debug("consumer event: %s", err)
             continue
         topic, partition, offset = msg.topic() or "", msg.partition() or 0, msg.offset() or 0
-        entries.append((topic, partition, offset, msg, _event_or_letter(deserialize, msg)))
-    return Classified(messages, entries, misfits)
-
-
-def assemble(classified: Classified, positions: Mapping[TopicPart, int]) -> Batch:
-    """The batch ``classified`` makes from the partitions' stored positions (``positions``). A message
-    below its partition's position was applied already (a re-fetch after a seek) and is dropped; a
-    partition without a position starts at its first message here. Cheap: no decoding."""
-    batch = Batch(misfits=list(classified.misfits))
-    for topic, partition, offset, msg, decoded in classified.entries:
         key = (topic, partition)
         expected = positions.get(key, offset)
         if offset < expected:
             continue  # already applied (a re-fetch after a seek)
         span = batch.spans.setdefault(key, [expected, offset + 1])
         span[1] = offset + 1
-        if isinstance(decoded, DeadLetter):
-            batch.letters.append(decoded)
-        else:
-            batch.events.append(Incoming(decoded, topic, partition, offset))
-            batch.raw[(topic, partition, offset)] = msg
+        _classify(batch, deserialize, msg, topic, partition, offset)
     return batch
 
 
-def _event_or_letter(deserialize: EventDeserializer, msg: Message) -> Event | DeadLetter:
+def _classify(
+    batch: Batch, deserialize: EventDeserializer, msg: Message, topic: str, partition: int, offset: int
+) -> None:
     try:
-        return deserialize(msg.value())
+        event = deserialize(msg.value())
     except EventValidationError as exc:
-        return DeadLetter.of(msg, "EventValidationError", exc.reasons, exc.event_id)
+        batch.letters.append(DeadLetter.of(msg, "EventValidationError", exc.reasons, exc.event_id))
+        return
     except SchemaError as exc:  # DecodeError (RecordError too), IncompatibleSchema: not one of our events
-        return DeadLetter.of(msg, type(exc).__name__, str(exc))
+        batch.letters.append(DeadLetter.of(msg, type(exc).__name__, str(exc)))
+        return
+    batch.events.append(Incoming(event, topic, partition, offset))
+    batch.raw[(topic, partition, offset)] = msg

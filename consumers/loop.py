@@ -21,11 +21,10 @@ from typing import TypeVar
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 from prometheus_client import CollectorRegistry
 
-from floodwall.consumers.ahead import DecodeAhead
 from floodwall.consumers.committer import Committer, Outcome
 from floodwall.consumers.config import ConsumerSettings, client_config
 from floodwall.consumers.dbretry import Abandoned, OutageRetry
-from floodwall.consumers.decoder import Batch, Classified, assemble, classify
+from floodwall.consumers.decoder import Batch, decode_batch
 from floodwall.consumers.dlq import DeadLetterQueue
 from floodwall.consumers.metrics import ConsumerMetrics, Totals
 from floodwall.consumers.partitions import PartitionTracker
@@ -77,8 +76,6 @@ class SinkConsumer:
         )  # fmt: skip
         self._committer = Committer(self._sink, self._dlq, self._tracker, self._db)
         self._partitions_total: int | None = None
-        self._owned_count = 0  # partitions of this member, as of the last rebalance
-        self._share_pending = False  # the budget share waits for the partition count
 
     def _retry_db(self, work: Callable[[], T]) -> T:
         return self._db(work)
@@ -119,38 +116,24 @@ class SinkConsumer:
         self._stopping.set()
 
     def _poll_until_stopped(self) -> None:
-        """Poll N+1 and decode it on a worker while batch N commits here (consumers/ahead.py)."""
         s = self.settings
         last_report = time.monotonic()
-        with DecodeAhead(self._deserialize) as ahead:
-            while not self._stopping.is_set():
-                self._last_tick = time.monotonic()
-                wait = self._budget.delay(time.monotonic())
-                self._tracker.hold(wait > 0)
-                # Paused partitions yield nothing: consume() then only waits and serves the group protocol.
-                timeout = min(wait, 1.0) if wait > 0 else s.batch_linger_s
-                messages = self._consumer.consume(s.batch_max_events, timeout=timeout)
-                ready = ahead.take()  # the previous poll, decoded while the previous batch committed
-                if self._tracker.rebalanced:
-                    self._settle_rebalance()
-                    # Both polls were fetched from positions the rebalance may have moved: fetch again.
-                    self._drop(ready, messages)
-                    continue
-                if self._share_pending:
-                    self._share_budget()
-                ahead.submit(messages)
-                if ready is not None and not self._commit(ready):
-                    self._drop(ahead.take(), ())  # fetched past a batch that did not commit
-                if time.monotonic() - last_report > REPORT_EVERY_S:
-                    self._report()
-                    self._tracker.recheck_stopped()
-                    self._tracker.republish()
-                    last_report = time.monotonic()
-
-    def _drop(self, decoded: Classified | None, messages: Sequence[Message]) -> None:
-        keys = decoded.partitions() if decoded is not None else set()
-        keys.update((m.topic() or "", m.partition() or 0) for m in messages if m.error() is None)
-        self._tracker.rewind(keys)
+        while not self._stopping.is_set():
+            self._last_tick = time.monotonic()
+            wait = self._budget.delay(time.monotonic())
+            self._tracker.hold(wait > 0)
+            # Paused partitions yield nothing: consume() then only waits and serves the group protocol.
+            timeout = min(wait, 1.0) if wait > 0 else s.batch_linger_s
+            messages = self._consumer.consume(s.batch_max_events, timeout=timeout)
+            if self._tracker.rebalanced:
+                self._settle_rebalance()
+            if messages:
+                self.process(messages)
+            if time.monotonic() - last_report > REPORT_EVERY_S:
+                self._report()
+                self._tracker.recheck_stopped()
+                self._tracker.republish()
+                last_report = time.monotonic()
 
     def _subscribe(self) -> None:
         s = self.settings
@@ -177,19 +160,14 @@ class SinkConsumer:
 
     def _settle_rebalance(self) -> None:
         """After a rebalance: the tracker settles the partitions, then this member's budget share."""
-        self._owned_count = self._tracker.settle()
-        self._share_budget()
-
-    def _share_budget(self) -> None:
+        mine = self._tracker.settle()
         s = self.settings
-        self._share_pending = False
         if s.write_budget_rows_per_s <= 0:
             return
         total = self._partition_total()
         if total is None:  # the broker is away: keep the current share and try again after the next poll
-            self._share_pending = True
+            self._tracker.rebalanced = True
             return
-        mine = self._owned_count
         share = self._budget.assign(mine, total, time.monotonic())
         log.info("write budget: %.0f of %.0f rows/s (%d of %d partitions)",
                  share, s.write_budget_rows_per_s, mine, total)  # fmt: skip
@@ -213,27 +191,20 @@ class SinkConsumer:
     # ---- one batch --------------------------------------------------------------------------------
 
     def process(self, messages: Sequence[Message]) -> ApplyResult | None:
-        """Decode, validate and apply one batch of messages exactly once, here and now (the loop decodes
-        ahead instead). Returns what was applied, or None when nothing was committed (nothing new, fenced,
-        or the dead-letter topic failed)."""
-        committed = self._commit(classify(messages, self._deserialize))
-        return committed.result if committed else None
-
-    def _commit(self, decoded: Classified) -> Outcome | None:
-        """Assemble ``decoded`` at the current positions and commit it. Returns the outcome when the batch
-        committed or held nothing new, None when it did not commit (fenced, or the DLQ failed)."""
-        batch = assemble(decoded, self._tracker.positions)
+        """Decode, validate and apply one batch of messages exactly once. Returns what was applied, or
+        None when nothing was committed (nothing new, fenced, or the dead-letter topic failed)."""
+        batch = decode_batch(messages, self._tracker.positions, self._deserialize)
         self._tracker.stop_misfits(batch.misfits)
         if not batch.spans:
-            return Outcome("committed")
+            return None
         outcome = self._committer.commit(batch)
         if outcome.status == "fenced":
             self.metrics.fenced.inc()
         if outcome.status != "committed":
             return None
         self._budget.spend(outcome.result.rows, outcome.result.seconds, time.monotonic())
-        self._observe(decoded.messages, batch, outcome)
-        return outcome
+        self._observe(messages, batch, outcome)
+        return outcome.result
 
     def _observe(self, messages: Sequence[Message], batch: Batch, outcome: Outcome) -> None:
         m, result = self.metrics, outcome.result

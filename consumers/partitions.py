@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from typing import Protocol, TypeVar
 
@@ -136,15 +136,6 @@ class PartitionTracker:
                 if p in stored:
                     self.positions[(topic, p)] = stored[p]
                     self._consumer.seek(TopicPartition(topic, p, stored[p]))
-
-    def rewind(self, keys: Iterable[TopicPart]) -> None:
-        """Fetch these partitions again from their positions: messages fetched past a position were
-        dropped uncommitted (decoded ahead of a batch that did not commit, or of a rebalance), and the
-        client would otherwise go on after them, leaving a gap. A partition with no position has nothing
-        stored yet and starts from the beginning; one not owned or stopped is left alone."""
-        for key in keys:
-            if key in self._owned and key not in self.stopped:
-                self._consumer.seek(TopicPartition(*key, self.positions.get(key, OFFSET_BEGINNING)))
 
     def stall(self, exc: DeadLetterFailed, spans: Sequence[Span]) -> None:
         self._dlq_stall.failed(exc, [(s.topic, s.partition, s.first) for s in spans])
