@@ -67,14 +67,14 @@ def validate(event: Event) -> None:
 
 class BatchValidationError(EventValidationError):
     """Some events of a batch are invalid. ``invalid`` maps the index of every bad event in the batch to
-    its own EventValidationError; ``problems`` lists them all with the index in front of the path
-    (``events[3].items[0].quantity``). Nothing of the batch was sent."""
+    its own EventValidationError (with the event's id); ``problems`` lists them all with the index in front
+    of the path (``events[3].items[0].quantity``). Nothing of the batch was sent."""
 
     def __init__(self, invalid: dict[int, EventValidationError]) -> None:
         self.invalid = invalid
         super().__init__(
             [
-                FieldProblem(f"events[{n}] ({error.event_id}).{p.path}", p.message)
+                FieldProblem(f"events[{n}].{p.path}", p.message)
                 for n, error in invalid.items()
                 for p in error.problems
             ]
