@@ -33,6 +33,7 @@ from floodwall.events.model import Event
 from floodwall.events.validation import BatchValidationError, EventValidationError
 from floodwall.producers.config import ProducerSettings
 from floodwall.producers.delivery import Delivery
+from floodwall.producers.errors import BatchInterrupted, EventRefused, ProducerClosed, ProducerQueueFull
 from floodwall.producers.guard import guarded_loop
 from floodwall.producers.lifecycle import ClientSupervisor, ProducerFailed
 from floodwall.producers.metrics import ProducerMetrics
@@ -65,30 +66,6 @@ class _Placed(Enum):
     SENT = "sent"
     SPOOLED = "spooled"
     QUEUE_FULL = "queue full"
-
-
-class ProducerQueueFull(FloodwallError):
-    """emit() waited ``emit_timeout_s`` for room in the in-memory queue; the event was not accepted."""
-
-
-class ProducerClosed(FloodwallError):
-    """emit() after close()."""
-
-
-class EventRefused(FloodwallError):
-    """The Kafka client refused this one event (e.g. larger than the broker takes); it was not accepted."""
-
-
-class BatchInterrupted(FloodwallError):
-    """emit_many() stopped part-way. ``accepted`` holds the handles of ``events[:len(accepted)]``, each
-    as emit() would have returned it (it ends ACKNOWLEDGED, SPOOLED or FAILED); no later event was
-    accepted. ``reason`` (also ``__cause__``) is why: ProducerQueueFull, EventRefused (for the event at
-    ``len(accepted)``), SpoolFull, ProducerFailed, ProducerClosed or an OSError of the spool."""
-
-    def __init__(self, accepted: list[Delivery], reason: Exception) -> None:
-        self.accepted = accepted
-        self.reason = reason
-        super().__init__(f"emit_many accepted only the first {len(accepted)} events: {reason}")
 
 
 class EventProducer:
@@ -188,11 +165,10 @@ class EventProducer:
         invalid one raises BatchValidationError (an EventValidationError) naming every bad event by its
         index and every bad field; nothing of the batch was sent.
 
-        In order once sending: if the batch cannot go on, it raises BatchInterrupted with the handles of the
-        events accepted so far (a prefix) and the reason: the in-memory queue stayed full for ``timeout``
-        (default ``emit_timeout_s``) without a delivery report freeing room, the client refused the next
-        event, the spool is full, the producer failed for good or was closed. While the queue is full it
-        waits as emit() does and goes on as room frees. Send ``events[len(exc.accepted):]`` to resume.
+        In order once sending: a full queue makes it wait as emit() does. If the batch cannot go on (the
+        queue stayed full for ``timeout``, default ``emit_timeout_s``; the client refused the next event;
+        spool full; producer failed or closed) it raises BatchInterrupted with the accepted prefix's
+        handles and the reason. Send ``events[len(exc.accepted):]`` to resume.
         """
         if not events:
             return []
@@ -207,11 +183,12 @@ class EventProducer:
         deadline = time.monotonic() + wait_s
         try:
             while len(handles) < len(events):
-                before = len(handles)
+                before, sent_before = len(handles), self._reports.sent
                 client, full_at = self._place_slice(events, values, handles)
                 if len(handles) > before:
                     deadline = time.monotonic() + wait_s  # progress: the queue was not stuck
-                self._serve_inline(client)
+                if self._reports.sent != sent_before:  # as emit(): only a client that took events
+                    self._serve_inline(client)
                 if full_at is not None and not self._wait_for_room(full_at, deadline):
                     raise self._queue_full(wait_s, f"event {len(handles)} of the batch was not accepted")
         except (FloodwallError, OSError) as exc:
