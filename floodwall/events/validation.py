@@ -3,10 +3,15 @@
 :func:`problems` lists *every* bad field of an event (not just the first), each with its path
 (``items[1].quantity``) and what is allowed; :func:`validate` raises :class:`EventValidationError` with
 all of them. Money must be integer minor units: a float is rejected, never rounded.
+
+:func:`is_valid` is the fast path for the common, valid event: a few exact type and range tests that say
+True only where :func:`problems` would find nothing; anything unusual (a subclass, non-ASCII text, any
+bad field) goes to :func:`problems`, so the answer is always the full validator's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -19,6 +24,7 @@ from floodwall.events.model import (
     InventoryEvent,
     OrderEvent,
     OrderEventType,
+    OrderItem,
     is_int,
 )
 
@@ -57,6 +63,45 @@ def validate(event: Event) -> None:
     found = problems(event)
     if found:
         raise EventValidationError(found)
+
+
+class BatchValidationError(EventValidationError):
+    """Some events of a batch are invalid. ``invalid`` maps the index of every bad event in the batch to
+    its own EventValidationError (with the event's id); ``problems`` lists them all with the index in front
+    of the path (``events[3].items[0].quantity``). Nothing of the batch was sent."""
+
+    def __init__(self, invalid: dict[int, EventValidationError]) -> None:
+        self.invalid = invalid
+        super().__init__(
+            [
+                FieldProblem(f"events[{n}].{p.path}", p.message)
+                for n, error in invalid.items()
+                for p in error.problems
+            ]
+        )
+
+
+def validate_many(events: Sequence[object]) -> None:
+    """Raise BatchValidationError naming every bad event of ``events`` (by index) and every bad field."""
+    invalid: dict[int, EventValidationError] = {}
+    for n, event in enumerate(events):
+        if not is_valid(event):
+            invalid[n] = EventValidationError(problems(event), event_id=getattr(event, "event_id", None))
+    if invalid:
+        raise BatchValidationError(invalid)
+
+
+def is_valid(event: object) -> bool:
+    """True exactly when ``problems(event)`` is empty, decided cheaply for the common valid event."""
+    cls = type(event)
+    if cls is OrderEvent:
+        fine = _order_fine(event)  # type: ignore[arg-type]
+    elif cls is InventoryEvent:
+        fine = _inventory_fine(event)  # type: ignore[arg-type]
+    else:
+        fine = False
+    # The fast tests only ever say "certainly fine"; every other answer is the full validator's.
+    return fine or not problems(event)
 
 
 def problems(event: object) -> list[FieldProblem]:
@@ -187,3 +232,81 @@ def _money(out: list[FieldProblem], path: str, value: object) -> bool:
         )
         return False
     return _int_in(out, path, value, 0, MAX_MINOR)
+
+
+# ---- the fast path: exact types (no subclasses), ASCII text; False means "ask problems()" ----------------
+
+
+def _order_fine(e: OrderEvent) -> bool:
+    kind = e.event_type
+    items = e.items
+    amount = e.amount_minor
+    reason = e.reason
+    if not (
+        _identity_fine(e.event_id, e.occurred_at)
+        and type(kind) is OrderEventType
+        and type(e.order_id) is UUID
+        and _ascii_fine(e.customer_id, 64)
+        and _ascii_fine(e.region, 32)
+        and type(e.currency) is str
+        and e.currency in ISO_4217
+        and type(items) is tuple
+        and type(amount) is int
+        and 0 <= amount <= MAX_MINOR
+        and (reason is None or (type(reason) is str and len(reason) <= 500 and reason.isascii()))
+    ):
+        return False
+    if kind is OrderEventType.PLACED:
+        return 1 <= len(items) <= MAX_ITEMS and _items_total(items) == amount
+    # paid and cancelled carry no items; a cancelled event no amount
+    return not items and (kind is OrderEventType.PAID or amount == 0)
+
+
+def _items_total(items: tuple[OrderItem, ...]) -> int:
+    """The order total when every item is certainly fine, else -1 (never a valid amount)."""
+    total = 0
+    for item in items:
+        if type(item) is not OrderItem:
+            return -1
+        quantity, price = item.quantity, item.unit_price_minor
+        if not (
+            _ascii_fine(item.sku, 64)
+            and type(quantity) is int
+            and 1 <= quantity <= MAX_QUANTITY
+            and type(price) is int
+            and 0 <= price <= MAX_MINOR
+        ):
+            return -1
+        total += quantity * price
+    return total
+
+
+def _inventory_fine(e: InventoryEvent) -> bool:
+    kind, quantity, order_id = e.kind, e.quantity, e.order_id
+    if kind is AdjustmentKind.CORRECTION:
+        quantity_fine = type(quantity) is int and quantity != 0 and -INT32_MAX <= quantity <= INT32_MAX
+    else:
+        quantity_fine = type(quantity) is int and 1 <= quantity <= MAX_QUANTITY
+    return (
+        _identity_fine(e.event_id, e.occurred_at)
+        and type(kind) is AdjustmentKind
+        and _ascii_fine(e.sku, 64)
+        and _ascii_fine(e.warehouse, 32)
+        and quantity_fine
+        and (order_id is None or type(order_id) is UUID)
+    )
+
+
+def _identity_fine(event_id: object, occurred_at: object) -> bool:
+    return type(event_id) is UUID and type(occurred_at) is datetime and occurred_at.tzinfo is not None
+
+
+def _ascii_fine(value: object, limit: int) -> bool:
+    """Non-empty, not blank, ASCII text of at most ``limit`` characters without NUL (what _text allows)."""
+    return (
+        type(value) is str
+        and 0 < len(value) <= limit
+        and value.isascii()
+        and not value.isspace()
+        and "\x00" not in value
+    )

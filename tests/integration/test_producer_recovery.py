@@ -135,14 +135,13 @@ def restart_broker(stack: RunningStack) -> float:
     return time.monotonic() - started
 
 
-def test_kill9_mid_send_loses_nothing_and_keeps_key_order(
-    stack: RunningStack, producer: EventProducer, settings: ProducerSettings, registry: CollectorRegistry
-) -> None:
-    warm = stock_events(500)  # acknowledged before the kill: connection and metadata are warm
-    assert all(producer.emit(e).result(timeout=30) is DeliveryStatus.ACKNOWLEDGED for e in warm)
-    events = stock_events(30_000)
-    emitter = Emitter(producer, events)
-    emitter.wait_for(5_000)  # the client now holds queued and in-flight events
+def kill_mid_send(
+    stack: RunningStack, producer: EventProducer, emitter: Emitter, after: int
+) -> tuple[dict[DeliveryStatus, int], float, float]:
+    """SIGKILL the broker once ``emitter`` emitted ``after`` events, let it finish (spooling), restart the
+    broker and wait for the spool's replay; asserts every handle ends ACKNOWLEDGED. Returns the statuses
+    after the flush, the broker's restart time and kill to drained, in seconds."""
+    emitter.wait_for(after)
     assert stop(stack.state.processes["broker-1"], signal.SIGKILL)
     killed = time.monotonic()
     handles = emitter.join()
@@ -153,6 +152,17 @@ def test_kill9_mid_send_loses_nothing_and_keeps_key_order(
     assert producer.drain(timeout=120), "the spool was not replayed"
     recovered_s = time.monotonic() - killed
     assert all(h.status is DeliveryStatus.ACKNOWLEDGED for h in handles)
+    return statuses, restart_s, recovered_s
+
+
+def test_kill9_mid_send_loses_nothing_and_keeps_key_order(
+    stack: RunningStack, producer: EventProducer, settings: ProducerSettings, registry: CollectorRegistry
+) -> None:
+    warm = stock_events(500)  # acknowledged before the kill: connection and metadata are warm
+    assert all(producer.emit(e).result(timeout=30) is DeliveryStatus.ACKNOWLEDGED for e in warm)
+    events = stock_events(30_000)
+    # After 5,000 the client holds queued and in-flight events.
+    statuses, restart_s, recovered_s = kill_mid_send(stack, producer, Emitter(producer, events), 5_000)
     assert producer.spooled_events == 0 and is_online(producer)
     topic = settings.inventory_topic
     spooled = metric(registry, "floodwall_producer_events_spooled_total", topic=topic)
