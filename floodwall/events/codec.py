@@ -143,10 +143,8 @@ class EventDeserializer(Deserializer):
     def __call__(self, value: bytes | None, ctx: SerializationContext | None = None) -> Event:
         decoded = self._registry.decode(value or b"")
         event = event_from_record(decoded.name, decoded.record)
-        if self._validate:
-            found = problems(event)
-            if found:
-                raise EventValidationError(found, event_id=event.event_id)
+        if self._validate and not is_valid(event):  # the fast path of the common valid event
+            raise EventValidationError(problems(event), event_id=event.event_id)
         return event
 
 
