@@ -34,7 +34,7 @@ from floodwall.loadgen.record import RUN_FILE, RunRecord, Target
 from floodwall.loadgen.report import build_report, findings_of, ingress_per_second, write_json
 from floodwall.loadgen.sampler import Probe, Sampler, default_probes
 from floodwall.loadgen.send import SendOutcome, Tick, send_trace
-from floodwall.loadgen.terminal import print_summary, progress_bars
+from floodwall.loadgen.terminal import PlainTicker, print_summary, progress_bars
 from floodwall.loadgen.trace import Trace
 from floodwall.loadgen.tracegen import generate_trace, planned_events, profile_from_json
 from floodwall.loadgen.verdict import judge
@@ -176,11 +176,14 @@ def _send(
 ) -> SendOutcome:
     profile = profile_from_json(trace.header["profile"])
     last = [0.0, 0]  # elapsed, sent at the previous rate reading
+    plain = PlainTicker(console)
 
     with progress_bars(console) as bars:
         task = bars.add_task("sending", total=trace.events, note=f"{senders} sender(s)")
 
         def tick(t: Tick) -> None:
+            plain(lambda: f"sending: {t.elapsed_s:.0f} s, {t.sent:,} of {trace.events:,} sent, "
+                          f"{t.acked:,} acknowledged, {_latest(sampler)}")  # fmt: skip
             note = ""
             if t.elapsed_s - last[0] >= 1.0:
                 rate = (t.sent - last[1]) / (t.elapsed_s - last[0])
@@ -195,6 +198,17 @@ def _send(
         )
         bars.update(task, completed=sum(r.events for r in outcome.results))
     return outcome
+
+
+def _latest(sampler: Sampler | None) -> str:
+    """The sampler's latest consumer-group lag and replica count, for a plain progress line."""
+    points = sampler.series.points if sampler is not None else {}
+
+    def last(name: str) -> str:
+        series = points.get(name)
+        return f"{series[-1][1]:,.0f}" if series else "-"
+
+    return f"lag {last('lag_events')}, replicas {last('replicas')}"
 
 
 def _record(trace: Trace, settings: LoadgenSettings, outcome: SendOutcome) -> RunRecord:
@@ -236,8 +250,12 @@ def finish(
                 "draining", total=max(1, sum(s.end - s.first for s in spans.values())), note=""
             )
 
+            plain = PlainTicker(console)
+
             def progress(done: int, total: int) -> None:
                 bars.update(task, completed=done, note=f"{total - done:,} behind")
+                plain(lambda: f"draining: {done:,} of {total:,} applied, {total - done:,} behind, "
+                              f"{_latest(sampler)}")  # fmt: skip
 
             drain = wait_drained(
                 endpoints.database_url, run.target.group_id, spans, settings.drain_timeout_s, progress

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +26,26 @@ def progress_bars(console: Console) -> Progress:
         console=console,
         transient=False,
     )
+
+
+class PlainTicker:
+    """One plain line every ``every_s`` seconds, only on a console that is not a terminal: written to a
+    file or a pipe (CI, ``tee``), a progress bar shows nothing until it ends, so a long phase would
+    print nothing for minutes. Call it as often as you like with a function that makes the line; the
+    line is made only when it is printed."""
+
+    def __init__(
+        self, console: Console, every_s: float = 10.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._console, self._every_s, self._clock = console, every_s, clock
+        self._on = not console.is_terminal
+        self._next = clock() + every_s
+
+    def __call__(self, line: Callable[[], str]) -> None:
+        if not self._on or self._clock() < self._next:
+            return
+        self._next = self._clock() + self._every_s
+        self._console.print(line(), markup=False, highlight=False, soft_wrap=True)
 
 
 def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
