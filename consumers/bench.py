@@ -68,6 +68,7 @@ from floodwall.histograms import buckets_from_exposition, merge, quantile
 from floodwall.httpclient import http_get
 from floodwall.loadgen.generator import Generator, Workload
 from floodwall.producers.bench import make_orders
+from floodwall.progress import ProgressLine, closing_line
 
 WORKLOADS = ("orders", "mixed")
 # The mixed workload's own clock: the events are pre-loaded, so this only sets how many events lie between
@@ -293,7 +294,8 @@ def _watch(
     """
     samples: list[Sample] = []
     deadline = time.monotonic() + timeout
-    with psycopg.connect(url, autocommit=True) as conn:
+    progress = ProgressLine()
+    with psycopg.connect(url, autocommit=True) as conn, closing_line(progress):
         database = PostgresCpu.locate(conn, count_this_backend=False)
         pids = [proc.pid for proc in procs]
         while True:
@@ -301,9 +303,8 @@ def _watch(
             landed = int(row[0]) if row else 0
             db_cpu_s = None if database is None else database.seconds()
             samples.append(Sample(time.monotonic(), landed, processes_cpu_s(pids), db_cpu_s, wal_bytes(conn)))
-            print(f"\rbench sink: {landed:>9,} of {expected:,} events applied", end="", file=sys.stderr)
+            progress.update(f"bench sink: {landed:>9,} of {expected:,} events applied")
             if landed >= expected:
-                print(file=sys.stderr)
                 return samples, database is not None
             for proc, log in zip(procs, logs, strict=True):
                 if proc.poll() is not None:

@@ -45,6 +45,7 @@ from floodwall.consumers.config import ConsumerSettings
 from floodwall.db.config import resolve_owner_database_url
 from floodwall.errors import FloodwallError
 from floodwall.producers.bench import make_orders
+from floodwall.progress import ProgressLine, closing_line
 
 PROTOCOLS = ("consumer", "classic")
 ROWS_PER_EVENT = 5  # a bench order: processed_events, the order and 3 items
@@ -98,6 +99,10 @@ class _Run:
         return landed
 
     def wait_share(self, share: float, timeout_s: float) -> None:
+        with closing_line(ProgressLine()) as progress:
+            self._wait_share(share, timeout_s, progress)
+
+    def _wait_share(self, share: float, timeout_s: float, progress: ProgressLine) -> None:
         deadline = time.monotonic() + timeout_s
         while (landed := self.sample()) < self.expected * share:
             for member in self.members:
@@ -108,7 +113,7 @@ class _Run:
                     )
             if time.monotonic() > deadline:
                 raise FloodwallError(f"bench: only {landed} of {self.expected} events applied in time")
-            print(f"\rbench rebalance: {landed:>9,} of {self.expected:,} applied", end="", file=sys.stderr)
+            progress.update(f"bench rebalance: {landed:>9,} of {self.expected:,} applied")
             time.sleep(0.1)
 
 
@@ -123,7 +128,7 @@ def _bench_rebalance(args: argparse.Namespace) -> int:
     for trial in range(args.trials):
         for protocol in protocols:
             figures = _one_run(settings, url, protocol, args)
-            print(f"\rbench rebalance: {protocol} trial {trial + 1}: {json.dumps(figures)}", file=sys.stderr)
+            print(f"bench rebalance: {protocol} trial {trial + 1}: {json.dumps(figures)}", file=sys.stderr)
             runs.append({"protocol": protocol, "trial": trial + 1, **figures})
     print(json.dumps({"events": args.events, "partitions": args.partitions, "budget_rows_per_s": args.budget,
                       "summary": _summary(runs, protocols), "runs": runs}))  # fmt: skip

@@ -29,6 +29,7 @@ CORE = {
     "floodwall.localstack",
     "floodwall.offsets",
     "floodwall.privatefs",
+    "floodwall.progress",
     "floodwall.promtargets",
     "floodwall.redact",
     "floodwall.settings",
