@@ -71,8 +71,7 @@ class Measurer:
         """One snapshot. Raises MeasureError when the broker or the group cannot be read."""
         at = time.monotonic() if now is None else now
         partitions = self.offsets()
-        elapsed = at - self._previous[0] if self._previous is not None else 0.0
-        ingress, egress = self._rates(at, partitions)
+        ingress, egress, elapsed = self._rates(at, partitions)
         throttled = self.fleet_throttled()
         self._observe_throughput(partitions, egress, elapsed, current_replicas, throttled)
         return Snapshot(
@@ -98,14 +97,18 @@ class Measurer:
             PartitionOffsets(p.topic, p.partition, p.end_offset, p.committed_offset) for p in positions
         )
 
-    def _rates(self, at: float, partitions: Sequence[PartitionOffsets]) -> tuple[float | None, float | None]:
+    def _rates(
+        self, at: float, partitions: Sequence[PartitionOffsets]
+    ) -> tuple[float | None, float | None, float]:
+        """Ingress and egress (events/s) since the last tick, and the seconds since it (None, None, 0.0 at
+        the first tick)."""
         end = sum(p.end_offset for p in partitions)
         done = sum(p.committed_offset for p in partitions if p.committed_offset is not None)
         previous, self._previous = self._previous, (at, end, done)
         if previous is None or at <= previous[0]:
-            return None, None
+            return None, None, 0.0
         elapsed = at - previous[0]
-        return max(0.0, (end - previous[1]) / elapsed), max(0.0, (done - previous[2]) / elapsed)
+        return max(0.0, (end - previous[1]) / elapsed), max(0.0, (done - previous[2]) / elapsed), elapsed
 
     def _observe_throughput(
         self,

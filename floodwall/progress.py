@@ -37,13 +37,12 @@ class ProgressLine:
             self._next = self._clock() + self._every_s
             print(text, file=self._stream, flush=True)
 
-    def done(self, text: str | None = None) -> None:
-        """End the line: at a terminal a newline, elsewhere the last report (or ``text``) in full."""
-        final = self._last if text is None else text
+    def done(self) -> None:
+        """End the line: at a terminal a newline, elsewhere the last report in full."""
         if self._terminal:
-            print(f"\r{final}" if text is not None else "", file=self._stream, flush=True)
-        elif final:
-            print(final, file=self._stream, flush=True)
+            print(file=self._stream, flush=True)
+        elif self._last:
+            print(self._last, file=self._stream, flush=True)
 
 
 @contextmanager
