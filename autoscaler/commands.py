@@ -22,7 +22,7 @@ from floodwall.autoscaler.config import (
 from floodwall.autoscaler.fleetmodel import FleetParams
 from floodwall.autoscaler.simulate import FLEET_MODES, SimParams, SimResult, compare, enforces_budget
 from floodwall.autoscaler.traces import Trace, load_trace, shipped_names
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_settings_command, add_settings_flags, settings_from_args
 from floodwall.errors import ConfigError
 
 POLICIES: tuple[PolicyName, ...] = ("floodwall", "keda")
@@ -30,13 +30,14 @@ POLICIES: tuple[PolicyName, ...] = ("floodwall", "keda")
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Add ``autoscale`` and its subcommands; returns the ``autoscale`` parser (for the daemon's flags)."""
-    autoscale = commands.add_parser(
+    autoscale = add_settings_command(
+        commands,
         "autoscale",
+        AutoscalerSettings,
+        _run_daemon,
         help="replica control for the consumer fleet (simulate policies against traffic traces)",
         description="Lag- and database-aware replica control for the sink's consumer fleet.",
     )
-    add_settings_flags(autoscale, AutoscalerSettings)
-    autoscale.set_defaults(handler=_run_daemon)
     sub = autoscale.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=False)
     _register_simulate(sub)
     return autoscale

@@ -7,23 +7,24 @@ import logging
 import signal
 from types import FrameType
 
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_settings_command, settings_from_args
 from floodwall.consumers.config import ConsumerSettings
 from floodwall.consumers.loop import SinkConsumer
 from floodwall.db.config import resolve_database_url
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    consume = commands.add_parser(
+    add_settings_command(
+        commands,
         "consume",
+        ConsumerSettings,
+        _consume,
         help="run one consumer of the sink fleet (orders + inventory topics -> PostgreSQL)",
         description="Join the sink's consumer group and apply order and inventory events to PostgreSQL "
         "exactly once, in batches (one transaction each, offsets stored with the rows). Undecodable or "
         "invalid events go to the dead-letter topic with the reason. SIGTERM or Ctrl-C finishes the "
         "current batch and leaves the group.",
     )
-    add_settings_flags(consume, ConsumerSettings)
-    consume.set_defaults(handler=_consume)
 
 
 def _consume(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from floodwall.cliargs import add_command_group, add_settings_flags, doc_body, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_command, doc_body, settings_from_args
 from floodwall.consumers.dlq_io import DlqReader, replay
 from floodwall.consumers.dlq_plan import (
     Entry,
@@ -43,11 +43,10 @@ from floodwall.consumers.letters import (
     header_lines,
 )
 from floodwall.errors import FloodwallError
-from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
+from floodwall.kafkaconn import EventTopicsSettings, TopicName, connection_conf
 from floodwall.localstack import resolve_bootstrap_servers, state_dir_field
 from floodwall.schemas.errors import SchemaError
 from floodwall.schemas.registry import SchemaRegistry
-from floodwall.settings import ServiceSettings
 
 REPLAY_IS_SAFE = (
     "Replaying is safe to repeat: the sink drops an event whose id it has processed already, so each "
@@ -56,15 +55,12 @@ REPLAY_IS_SAFE = (
 )
 
 
-class DlqSettings(ServiceSettings):
+class DlqSettings(EventTopicsSettings):
     """Where the dead-letter topic and the event topics are."""
 
     section: ClassVar[str] = "dlq"
 
     bootstrap_servers: str = Field("", description="Kafka bootstrap servers (default: the local stack's)")
-    kafka_connection: KafkaConnection = kafka_connection_field()
-    orders_topic: TopicName = Field("orders", description="topic of order events")
-    inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
     dlq_topic: TopicName = Field("dlq", description="dead-letter topic")
     state_dir: Path = state_dir_field()
     dlq_command_timeout_s: float = Field(
@@ -79,8 +75,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         help="list, show and replay dead letters (events the sink could not apply)",
         description=doc_body(__doc__),
     )
-    listing = sub.add_parser(
+    listing = add_settings_command(
+        sub,
         "list",
+        DlqSettings,
+        _list,
         help="dead letters by reason: counts, oldest and newest; --entries for each one",
         description="Read the dead-letter topic to its end (nothing is committed) and summarize it by "
         "error class: how many, from which topics, how long ago the oldest and newest were "
@@ -90,11 +89,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                          help="only this error class, e.g. UnknownFingerprint (repeatable)")  # fmt: skip
     listing.add_argument("--entries", action="store_true", help="also one line per dead letter")
     listing.add_argument("--json", action="store_true", help="one JSON document instead of the table")
-    add_settings_flags(listing, DlqSettings)
-    listing.set_defaults(handler=_list)
 
-    show = sub.add_parser(
+    show = add_settings_command(
+        sub,
         "show",
+        DlqSettings,
+        _show,
         help="one dead letter with its headers and, when decodable, its event",
         description="Show the dead letter at PARTITION@OFFSET of the dead-letter topic (as `list "
         "--entries` names them), or every dead letter carrying --event-id.",
@@ -102,11 +102,12 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     show.add_argument("letter", nargs="?", type=_letter_arg, metavar="P@O", help="e.g. 0@42")
     show.add_argument("--event-id", metavar="UUID", help="the dead letter(s) of this event instead")
     show.add_argument("--json", action="store_true", help="JSON instead of text")
-    add_settings_flags(show, DlqSettings)
-    show.set_defaults(handler=_show)
 
-    again = sub.add_parser(
+    again = add_settings_command(
+        sub,
         "replay",
+        DlqSettings,
+        _replay,
         help="send selected dead letters back to their source topics (--dry-run first)",
         description="Send the original records of the selected dead letters (key, value and original "
         "headers, plus floodwall.replay.of) back to their source topics, keyed as the originals, in "
@@ -122,8 +123,6 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                        help="a dead letter by its partition@offset in the dead-letter topic")  # fmt: skip
     again.add_argument("--all", dest="everything", action="store_true", help="every dead letter")
     again.add_argument("--dry-run", action="store_true", help="print what would be replayed; send nothing")
-    add_settings_flags(again, DlqSettings)
-    again.set_defaults(handler=_replay)
 
 
 def _whole(text: str) -> int:

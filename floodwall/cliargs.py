@@ -4,7 +4,7 @@ the one shape of a command that groups subcommands."""
 from __future__ import annotations
 
 import argparse
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -12,6 +12,8 @@ from floodwall.redact import mask_value
 from floodwall.settings import ENV_PREFIX, ServiceSettings, is_json_field, load_settings
 
 S = TypeVar("S", bound=ServiceSettings)
+# What runs a command: its parsed arguments in, its exit status out.
+Handler = Callable[[argparse.Namespace], int]
 
 
 def add_command_group(
@@ -32,6 +34,26 @@ def add_command_group(
 def doc_body(doc: str | None) -> str | None:
     """A module docstring less its summary line: the description of the command the module implements."""
     return doc.split("\n\n", 1)[1] if doc else None
+
+
+def add_settings_command(
+    commands: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    cls: type[ServiceSettings],
+    handler: Handler,
+    *,
+    help: str,
+    description: str | None = None,
+    only: Collection[str] | None = None,
+    **parser_options: Any,
+) -> argparse.ArgumentParser:
+    """Add the command ``name``, run by ``handler``, with ``--config`` and a flag per field of ``cls`` (or of
+    the ``only`` subset); its own arguments go on the parser this returns. ``parser_options`` (epilog,
+    formatter_class, …) go to argparse."""
+    parser = commands.add_parser(name, help=help, description=description, **parser_options)
+    add_settings_flags(parser, cls, only)
+    parser.set_defaults(handler=handler)
+    return parser
 
 
 def add_settings_flags(

@@ -62,16 +62,25 @@ def connection_conf(config: Mapping[str, SecretStr]) -> dict[str, str]:
     return {key: value.get_secret_value() for key, value in config.items()}
 
 
-class SinkGroupSettings(ServiceSettings):
-    """Where the sink's consumer group and its topics are: a base, not a service (it has no ``section``).
+class EventTopicsSettings(ServiceSettings):
+    """Where the Kafka cluster and the event topics are: a base, not a service (it has no ``section``).
 
-    Subclassed by the consumers, ``floodwall offsets`` and the autoscaler, so ``FLOODWALL_GROUP_ID`` and the
-    topic settings mean the same group and topics to each of them. A subclass may re-declare a field to
-    give it another default (a redeclared field keeps its place: flags are listed in this order).
+    Subclassed by every command that reads or writes the event topics as the sink does, so
+    ``FLOODWALL_ORDERS_TOPIC`` and the rest mean the same topics to each of them. A subclass may re-declare
+    a field to give it another default (a redeclared field keeps its place: flags are listed in this order).
     """
 
     bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
     kafka_connection: KafkaConnection = kafka_connection_field()
-    group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")
     orders_topic: TopicName = Field("orders", description="topic of order events")
     inventory_topic: TopicName = Field("inventory", description="topic of inventory events")
+
+
+class SinkGroupSettings(EventTopicsSettings):
+    """Where the sink's consumer group and its topics are: a base, not a service (it has no ``section``).
+
+    Subclassed by the consumers, ``floodwall offsets`` and the autoscaler, so ``FLOODWALL_GROUP_ID`` means
+    the same group to each of them.
+    """
+
+    group_id: str = Field("floodwall-sink", min_length=1, description="consumer group of the sink fleet")

@@ -7,7 +7,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_command, settings_from_args
 from floodwall.loadgen.config import LoadgenSettings
 
 # rich, matplotlib and the runner are imported by the handlers: every other floodwall command would
@@ -46,8 +46,11 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "the sink to drain and checks PostgreSQL against what the SDK acknowledged.",
     )
 
-    run = sub.add_parser(
+    run = add_settings_command(
+        sub,
         "run",
+        LoadgenSettings,
+        _run,
         help="generate a profile's traffic, send it, drain, verify, report",
         description="Generate the traffic the settings describe, send it through the SDK (several sender "
         "processes when the peak needs them), wait for the pipeline to drain, verify PostgreSQL and report. "
@@ -55,40 +58,44 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         epilog=_EPILOG,
     )
     run.add_argument("--record", type=Path, metavar="FILE", help="keep the generated trace in FILE (.fwt)")
-    add_settings_flags(run, LoadgenSettings)
-    run.set_defaults(handler=_run)
 
-    replay = sub.add_parser(
+    replay = add_settings_command(
+        sub,
         "replay",
+        LoadgenSettings,
+        _replay,
         help="send a recorded trace file, drain, verify, report",
         description="Send the events of a trace file (from `run --record` or `generate`) on its schedule, "
         "then drain, verify and report as `run` does. The trace fixes the traffic; the generation "
         "settings do not apply.",
         epilog=_EPILOG,
+        only=SEND | CHECK,
     )
     replay.add_argument("trace", type=Path, help="trace file (.fwt)")
-    add_settings_flags(replay, LoadgenSettings, only=SEND | CHECK)
-    replay.set_defaults(handler=_replay)
 
-    generate = sub.add_parser(
+    generate = add_settings_command(
+        sub,
         "generate",
+        LoadgenSettings,
+        _generate,
         help="write a profile's traffic to a trace file without sending it",
         description="Generate the traffic the settings describe into a trace file and print what it "
         "holds. Needs no stack. Two runs with the same settings write byte-identical files.",
+        only=GENERATE,
     )
     generate.add_argument("trace", type=Path, help="trace file to write (.fwt)")
-    add_settings_flags(generate, LoadgenSettings, only=GENERATE)
-    generate.set_defaults(handler=_generate)
 
-    verify = sub.add_parser(
+    add_settings_command(
+        sub,
         "verify",
+        LoadgenSettings,
+        _verify,
         help="drain, verify and report a run sent earlier (its REPORT_DIR)",
         description="Judge again a run whose REPORT_DIR/run/ is still there, e.g. after a drain timed out: "
         "wait for the pipeline to drain, verify PostgreSQL, rewrite the report.",
         epilog=_EPILOG,
+        only=CHECK - {"verify", "sample_interval_s"},
     )
-    add_settings_flags(verify, LoadgenSettings, only=CHECK - {"verify", "sample_interval_s"})
-    verify.set_defaults(handler=_verify)
 
 
 def _exit_status(report: dict[str, object]) -> int:

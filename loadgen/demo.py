@@ -29,7 +29,7 @@ from rich.console import Console
 
 from floodwall.autoscaler.config import AutoscalerSettings
 from floodwall.autoscaler.run import build_autoscaler
-from floodwall.cliargs import add_settings_flags, settings_from_args
+from floodwall.cliargs import add_settings_command, settings_from_args
 from floodwall.errors import FloodwallError
 from floodwall.loadgen.config import LoadgenSettings
 from floodwall.loadgen.runner import execute, prepare_trace
@@ -165,14 +165,15 @@ def _finish_stack(demo: DemoSettings, console: Console) -> None:
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    demo = commands.add_parser(
+    add_settings_command(
+        commands,
         "demo",
+        DemoSettings,
+        _demo,
         help="the main job: replay a flash sale through the local stack with autoscaling, verify, report",
         description=(__doc__ or "").split("\n\n", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_settings_flags(demo, DemoSettings)
-    demo.set_defaults(handler=_demo)
 
 
 def _demo(args: argparse.Namespace) -> int:

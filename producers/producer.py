@@ -21,11 +21,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from enum import Enum
 from functools import partial
 from types import TracebackType
-
-from confluent_kafka import KafkaException, Producer
 
 from floodwall.errors import FloodwallError
 from floodwall.events.codec import EventSerializer
@@ -38,6 +35,7 @@ from floodwall.producers.guard import guarded_loop
 from floodwall.producers.lifecycle import ClientSupervisor, ProducerFailed
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.outbox import Outbox
+from floodwall.producers.placement import Placed, Placement
 from floodwall.producers.recovery import RecoveryWorker
 from floodwall.producers.reports import DeliveryReports
 from floodwall.producers.routes import Routes
@@ -57,15 +55,6 @@ log = logging.getLogger(__name__)
 
 # Consecutive failures after which the poll or spool thread gives up and the producer fails for good.
 _GIVE_UP_AFTER = 5
-# emit_many() hands at most this many events to the client per hold of the lock: delivery reports (served
-# by other threads) and the recovery thread wait for the lock, so one hold stays well under a millisecond.
-_SLICE = 256
-
-
-class _Placed(Enum):
-    SENT = "sent"
-    SPOOLED = "spooled"
-    QUEUE_FULL = "queue full"
 
 
 class EventProducer:
@@ -93,9 +82,9 @@ class EventProducer:
             self._metrics,
             lambda topic: self._routes.by_topic[topic].spooled.inc(),
         )
-        self._next_seq = self._outbox.spool.next_seq()
         self._clients = ClientSupervisor(settings, self._metrics, self._outbox, self._cond, self._closing)
         self._reports = DeliveryReports(self._routes, self._metrics, self._clients, self._outbox, self._cond)
+        self._placement = Placement(self._routes, self._clients, self._reports, self._outbox)
         recovery = RecoveryWorker(
             self._clients,
             self._outbox,
@@ -132,26 +121,16 @@ class EventProducer:
         except EventValidationError:
             self._metrics.rejected.labels(getattr(event, "schema_name", "unknown")).inc()
             raise
-        route = self._routes.by_class[type(event)]
-        key = event.key()
         deadline = time.monotonic() + (self.settings.emit_timeout_s if timeout is None else timeout)
         while True:
-            with self._cond:
-                self._check_usable()
-                handle = Delivery(event.event_id, route.topic, key, self._next_seq)
-                client = self._clients.client
-                reports_seen = self._reports.served
-                placed = self._place(client, handle, value)
-                if placed is not _Placed.QUEUE_FULL:
-                    self._next_seq += 1
-                    route.emitted.inc()
-            if placed is _Placed.SENT:
-                self._serve_inline(client)
-                return handle
-            if placed is _Placed.SPOOLED:
-                return handle
-            if not self._wait_for_room(reports_seen, deadline):
-                raise self._queue_full(deadline - handle.emitted_at, "the event was not accepted")
+            attempt = self._placement.one(event, value)
+            if attempt.placed is Placed.SENT:
+                self._placement.serve_inline(attempt.client)
+                return attempt.handle
+            if attempt.placed is Placed.SPOOLED:
+                return attempt.handle
+            if not self._wait_for_room(attempt.reports_seen, deadline):
+                raise self._queue_full(deadline - attempt.handle.emitted_at, "the event was not accepted")
 
     def emit_many(self, events: Sequence[Event], timeout: float | None = None) -> list[Delivery]:
         """Validate, encode and send ``events`` in order; return their handles, in the same order, at once.
@@ -184,12 +163,12 @@ class EventProducer:
         try:
             while len(handles) < len(events):
                 before, sent_before = len(handles), self._reports.sent
-                client, full_at = self._place_slice(events, values, handles)
+                placed = self._placement.slice(events, values, handles)
                 if len(handles) > before:
                     deadline = time.monotonic() + wait_s  # progress: the queue was not stuck
                 if self._reports.sent != sent_before:  # as emit(): only a client that took events
-                    self._serve_inline(client)
-                if full_at is not None and not self._wait_for_room(full_at, deadline):
+                    self._placement.serve_inline(placed.client)
+                if placed.full_at is not None and not self._wait_for_room(placed.full_at, deadline):
                     raise self._queue_full(wait_s, f"event {len(handles)} of the batch was not accepted")
         except (FloodwallError, OSError) as exc:
             raise BatchInterrupted(handles, exc) from exc
@@ -292,69 +271,6 @@ class EventProducer:
         return ProducerQueueFull(
             f"the producer's queue ({limit} events) stayed full for {waited_s:.1f} s; {what}"
         )
-
-    def _check_usable(self) -> None:
-        if self._closing.is_set():
-            raise ProducerClosed("emit() after close()")
-        self._clients.raise_if_failed()
-
-    def _place(self, client: Producer, handle: Delivery, value: bytes) -> _Placed:
-        """Hand the event to the client, or to the spool while offline (caller holds the lock).
-
-        A client failing in produce() takes the producer offline, and the event goes to the spool with
-        the rest. Raises EventRefused (the client refuses this event), SpoolFull.
-        """
-        if self._clients.online:
-            try:
-                client.produce(handle.topic, value, handle.key, on_delivery=self._reports.callback(handle))
-                self._reports.sent += 1
-                return _Placed.SENT
-            except BufferError:
-                return _Placed.QUEUE_FULL
-            except KafkaException as exc:
-                if not self._clients.client_failed(exc, "produce"):
-                    raise EventRefused(f"the Kafka client refused the event: {exc.args[0].str()}") from None
-        self._outbox.append(handle, value)
-        return _Placed.SPOOLED
-
-    def _place_slice(
-        self, events: Sequence[Event], values: list[bytes], handles: list[Delivery]
-    ) -> tuple[Producer, int | None]:
-        """Place the next slice of ``events`` under one hold of the lock, appending each accepted event's
-        handle to ``handles``. Returns the client and, when its queue was full, the reports served at that
-        moment (to wait for room on), else None. Raises as :meth:`_place` and :meth:`_check_usable` do."""
-        routes = self._routes.by_class
-        emitted: dict[str, int] = {}
-        full_at: int | None = None
-        with self._cond:
-            self._check_usable()
-            client = self._clients.client
-            try:
-                for n in range(len(handles), min(len(events), len(handles) + _SLICE)):
-                    event = events[n]
-                    topic = routes[type(event)].topic
-                    handle = Delivery(event.event_id, topic, event.key(), self._next_seq)
-                    if self._place(client, handle, values[n]) is _Placed.QUEUE_FULL:
-                        full_at = self._reports.served
-                        break
-                    self._next_seq += 1
-                    handles.append(handle)
-                    emitted[topic] = emitted.get(topic, 0) + 1
-            finally:  # counted also when an event was refused after others of the slice went
-                for topic, count in emitted.items():
-                    self._routes.by_topic[topic].emitted.inc(count)
-        return client, full_at
-
-    def _serve_inline(self, client: Producer) -> None:
-        """Serve ready delivery reports in the caller's thread: a separate poller thread would take the
-        GIL from the caller once per report, which costs more than the report. Outside the lock: the
-        reports take it. An exception is the client's failure, never the caller's: the event is in."""
-        self._clients.last_inline_poll = time.monotonic()
-        try:
-            client.poll(0)
-        except Exception as exc:
-            log.exception("serving delivery reports failed")
-            self._clients.client_failed(exc, "poll")
 
     # ---- background threads ----------------------------------------------------------------------
 

@@ -11,21 +11,16 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
-from floodwall.kafkaconn import KafkaConnection, TopicName, connection_conf, kafka_connection_field
-from floodwall.settings import ServiceSettings
+from floodwall.cliargs import add_command_group, add_settings_command, settings_from_args
+from floodwall.kafkaconn import EventTopicsSettings, TopicName, connection_conf
 from floodwall.topics import DEFAULT_DLQ_RETENTION_DAYS, dlq_topic_config, ensure_topics
 
 
-class TopicsSettings(ServiceSettings):
+class TopicsSettings(EventTopicsSettings):
     """Which topics to create, where, and how wide."""
 
     section: ClassVar[str] = "topics"
 
-    bootstrap_servers: str = Field("127.0.0.1:19092", description="Kafka bootstrap servers")
-    kafka_connection: KafkaConnection = kafka_connection_field()
-    orders_topic: TopicName = Field("orders", description="topic of order events (key: order id)")
-    inventory_topic: TopicName = Field("inventory", description="topic of inventory events (key: SKU)")
     dlq_topic: TopicName = Field("dlq", description="dead-letter topic")
     dlq_retention_days: float = Field(
         DEFAULT_DLQ_RETENTION_DAYS, gt=0, le=3650,
@@ -42,16 +37,17 @@ class TopicsSettings(ServiceSettings):
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = add_command_group(commands, "topics", help="manage the sink's Kafka topics")
-    create = sub.add_parser(
+    add_settings_command(
+        sub,
         "create",
+        TopicsSettings,
+        _create,
         help="create the orders, inventory and dead-letter topics (existing ones are kept)",
         description="Create each missing topic with the given partitions and replication factor. "
         "Existing topics are not changed: adding partitions would move keys and break per-key "
         "ordering, so a different partition count is reported, not applied. The one exception: the "
         "dead-letter topic's retention (--dlq-retention-days) is set on it whether new or not.",
     )
-    add_settings_flags(create, TopicsSettings)
-    create.set_defaults(handler=_create)
 
 
 def _create(args: argparse.Namespace) -> int:

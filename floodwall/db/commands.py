@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import argparse
 
-from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_command, settings_from_args
 from floodwall.db.config import DbSettings, resolve_owner_database_url
 from floodwall.db.migrate import available_migrations, migrate
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sub = add_command_group(commands, "db", help="manage the sink database schema")
-    mig = sub.add_parser(
+    add_settings_command(
+        sub,
         "migrate",
+        DbSettings,
+        _migrate,
         help="apply pending schema migrations (a no-op when up to date)",
         description="Apply the pending versioned migrations in one transaction under an advisory lock. "
         "Run it as the role that owns the schema (it needs DDL rights); the consumers connect as a "
         "runtime role with DML only (docs/deploy.md). Without --database-url, targets the local stack's "
         "HAProxy write port as its owner role.",
     )
-    add_settings_flags(mig, DbSettings)
-    mig.set_defaults(handler=_migrate)
 
 
 def _migrate(args: argparse.Namespace) -> int:

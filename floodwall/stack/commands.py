@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from floodwall.cliargs import add_command_group, add_settings_flags, settings_from_args
+from floodwall.cliargs import add_command_group, add_settings_command, settings_from_args
 from floodwall.errors import StackError
 from floodwall.stack.config import StackSettings
 from floodwall.stack.down import stack_down
@@ -28,46 +28,53 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "HAProxy and Prometheus, all on 127.0.0.1, owned by one state directory.",
     )
 
-    up = sub.add_parser(
+    add_settings_command(
+        sub,
         "up",
+        StackSettings,
+        _up,
         help="start what is not running and wait until ready",
         description="Start every part that is not running, wait for readiness (a write "
         "through the HAProxy write port, all replicas streaming), create the topics and "
         "apply the database migrations. Safe to re-run.",
     )
-    add_settings_flags(up, StackSettings)
-    up.set_defaults(handler=_up)
 
-    status = sub.add_parser(
+    status = add_settings_command(
+        sub,
         "status",
+        StackSettings,
+        _status,
         help="show each part, Patroni roles, HAProxy backends, topics",
         description="Exit status 0 when every part is up, 1 otherwise.",
+        only={"state_dir"},
     )
-    add_settings_flags(status, StackSettings, only={"state_dir"})
     status.add_argument("--json", action="store_true", help="print machine-readable JSON")
-    status.set_defaults(handler=_status)
 
-    down = sub.add_parser(
+    down = add_settings_command(
+        sub,
         "down",
+        StackSettings,
+        _down,
         help="stop the stack's processes (data kept unless --purge)",
         description="Stop exactly the processes this stack started (by PID), replicas "
         "before the leader, etcd last. Everything is kept on disk (Kafka's logs too): "
         "`up` resumes where `down` left off.",
+        only={"state_dir"},
     )
-    add_settings_flags(down, StackSettings, only={"state_dir"})
     down.add_argument("--purge", action="store_true", help="also delete the state directory (all data)")
-    down.set_defaults(handler=_down)
 
-    logs = sub.add_parser(
+    logs = add_settings_command(
+        sub,
         "logs",
+        StackSettings,
+        _logs,
         help="show the parts' logs",
         description="Print the last lines of one part's log (or of all parts).",
+        only={"state_dir"},
     )
-    add_settings_flags(logs, StackSettings, only={"state_dir"})
     logs.add_argument("part", nargs="?", help="part name, e.g. broker, etcd, patroni-n1, haproxy")
     logs.add_argument("-n", "--lines", type=int, default=20, help="lines per log (default 20)")
     logs.add_argument("-f", "--follow", action="store_true", help="keep printing new lines (Ctrl-C stops)")
-    logs.set_defaults(handler=_logs)
 
 
 def _require_state(args: argparse.Namespace) -> StackState:
