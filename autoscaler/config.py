@@ -73,6 +73,10 @@ class AutoscalerSettings(SinkGroupSettings):
         description="events/s one unthrottled consumer applies when none is measured yet "
         "(measured: ~7,900 order events/s)",
     )
+    replica_max_rows_per_s: float = Field(
+        0.0, ge=0, description="rows/s one consumer may write whatever its budget share, passed to the local "
+        "consumers and counted in the sizing (a stand-in for a pod's CPU limit; 0 = no cap)",
+    )  # fmt: skip
     target_drain_s: float = Field(
         60.0, gt=0, description="floodwall: seconds in which the backlog should be worked off"
     )
@@ -168,6 +172,7 @@ def floodwall_params(settings: AutoscalerSettings) -> FloodwallParams:
         replica_throughput_events_per_s=settings.replica_throughput_events_per_s,
         write_budget_rows_per_s=settings.write_budget_rows_per_s,
         rows_per_event=settings.rows_per_event,
+        replica_max_events_per_s=settings.replica_max_rows_per_s / settings.rows_per_event,
         activation_lag_threshold=settings.activation_lag_threshold,
         scale_down_dead_band=settings.scale_down_dead_band,
         scale_down_window_s=settings.scale_down_window_s,

@@ -51,6 +51,7 @@ class FloodwallParams:
     replica_throughput_events_per_s: float = 7900.0
     write_budget_rows_per_s: float = 0.0  # 0 = no budget
     rows_per_event: float = 5.0
+    replica_max_events_per_s: float = 0.0  # a replica's own cap (0 = none): no throughput is taken above it
     activation_lag_threshold: int = 0
     scale_down_dead_band: float = 0.2
     scale_down_window_s: float = 120.0
@@ -151,7 +152,9 @@ class FloodwallPolicy:
         measured = snapshot.replica_throughput_events_per_s
         usable = measured is not None and measured > 0
         throughput = measured if measured is not None and usable else p.replica_throughput_events_per_s
-        ingress = self._projected_ingress(snapshot, state)
+        if p.replica_max_events_per_s > 0:
+            throughput = min(throughput, p.replica_max_events_per_s)
+        ingress = self._projected_ingress(snapshot, state, throughput)
         needed = ingress + snapshot.total_lag / p.target_drain_s
         raw = ceil_div(needed, throughput)
         caps: list[tuple[int, str]] = []
@@ -170,12 +173,20 @@ class FloodwallPolicy:
         hard_cap = max(hard_cap, p.min_replicas, 1)  # min_replicas is the operator's word: it wins
         return _Sizing(needed, ingress, throughput, usable, raw, target, reason, hard_cap, hard_reason)
 
-    def _projected_ingress(self, snapshot: Snapshot, state: FloodwallState) -> float:
+    def _projected_ingress(self, snapshot: Snapshot, state: FloodwallState, throughput: float) -> float:
         """The ingress now, or on a rising rate, where its slope since the last tick takes it by the time
-        new replicas would be working (never below the measured rate)."""
+        new replicas would be working (never below the measured rate).
+
+        Two rises are not projected, so that noise and traffic merely switching on are not extrapolated
+        into replicas nobody needs (a warm-up of 100-185 events/s asking for 2 or 3 replicas of 310/s):
+        one that leaves the running replicas more than half their capacity free (the next tick still
+        catches up in time), and one smaller than a quarter of a replica's throughput (noise, not a
+        ramp). A ramp that matters passes both marks within a tick."""
         ingress = max(snapshot.ingress_events_per_s or 0.0, 0.0)
         last = state.last_ingress
         if last is None or snapshot.ingress_events_per_s is None or snapshot.at_s <= last[0]:
+            return ingress
+        if ingress <= snapshot.current_replicas * throughput / 2 or ingress - last[1] < throughput / 4:
             return ingress
         slope = (ingress - last[1]) / (snapshot.at_s - last[0])
         return ingress + max(0.0, slope) * self.params.scale_up_lead_s

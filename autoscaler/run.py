@@ -60,6 +60,8 @@ def consumer_command(settings: AutoscalerSettings) -> list[str]:
         "--write-budget-rows-per-s", str(settings.write_budget_rows_per_s),
         "--metrics-port", "0",
     ]  # fmt: skip
+    if settings.replica_max_rows_per_s > 0:
+        command += ["--replica-max-rows-per-s", str(settings.replica_max_rows_per_s)]
     return command + shlex.split(settings.consumer_args)
 
 

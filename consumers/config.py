@@ -57,6 +57,12 @@ class ConsumerSettings(SinkGroupSettings):
     write_budget_rows_per_s: float = Field(
         0.0, ge=0, description="rows/s the whole fleet may write (split by partitions; 0 = unlimited)"
     )
+    # Where one process could feed any budget its database takes (a small machine), the fleet never needs
+    # a second replica; the cap is what a pod's CPU limit would impose in a cluster.
+    replica_max_rows_per_s: float = Field(
+        0.0, ge=0, description="rows/s one consumer may write whatever its budget share (a stand-in for a "
+        "pod's CPU limit; 0 = no cap)",
+    )  # fmt: skip
     commit_latency_target_s: float = Field(
         2.0, gt=0, description="a batch commit slower than this halves the write rate (adaptive throttle)"
     )

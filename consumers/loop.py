@@ -66,7 +66,9 @@ class SinkConsumer:
         )
         # Commit results are served inside consume(), to the tracker made just below.
         self._consumer = Consumer({**client_config(s), "on_commit": self._on_commit})
-        self._budget = MemberBudget(s.write_budget_rows_per_s, AdaptiveThrottle(s.commit_latency_target_s))
+        self._budget = MemberBudget(
+            s.write_budget_rows_per_s, AdaptiveThrottle(s.commit_latency_target_s), s.replica_max_rows_per_s
+        )
         # The tracker reads stored offsets through the retry, and the retry pauses through the tracker:
         # _retry_db breaks the cycle.
         self._tracker = PartitionTracker(self._consumer, self.metrics, self._sink, self._retry_db)
@@ -124,7 +126,7 @@ class SinkConsumer:
             self._tracker.hold(wait > 0)
             # Paused partitions yield nothing: consume() then only waits and serves the group protocol.
             timeout = min(wait, 1.0) if wait > 0 else s.batch_linger_s
-            messages = self._consumer.consume(s.batch_max_events, timeout=timeout)
+            messages = self._consumer.consume(self._budget.batch_events(s.batch_max_events), timeout=timeout)
             if self._tracker.rebalanced:
                 self._settle_rebalance()
             if messages:
@@ -162,15 +164,17 @@ class SinkConsumer:
         """After a rebalance: the tracker settles the partitions, then this member's budget share."""
         mine = self._tracker.settle()
         s = self.settings
-        if s.write_budget_rows_per_s <= 0:
+        if not self._budget.limited:
             return
-        total = self._partition_total()
+        # With only a replica cap the partition count does not matter (and is not asked for).
+        total = self._partition_total() if s.write_budget_rows_per_s > 0 else 1
         if total is None:  # the broker is away: keep the current share and try again after the next poll
             self._tracker.rebalanced = True
             return
         share = self._budget.assign(mine, total, time.monotonic())
-        log.info("write budget: %.0f of %.0f rows/s (%d of %d partitions)",
-                 share, s.write_budget_rows_per_s, mine, total)  # fmt: skip
+        cap = s.replica_max_rows_per_s or "no cap"
+        log.info("write budget: %.0f rows/s of %.0f for the fleet, %s per replica (%d of %d partitions)",
+                 share, s.write_budget_rows_per_s, cap, mine, total)  # fmt: skip
 
     def _partition_total(self) -> int | None:
         """Partitions of the two topics (read once: adding partitions would break per-key order, so the
@@ -211,6 +215,7 @@ class SinkConsumer:
         for topic in {msg.topic() or "" for msg in messages}:
             m.consumed.labels(topic).inc(sum(1 for msg in messages if msg.topic() == topic))
         m.applied.inc(result.applied)
+        m.rows_written.inc(result.rows)
         for code, n in result.rejections.items():
             m.rejected.labels(code).inc(n)
         m.duplicates.inc(result.duplicates)

@@ -32,6 +32,7 @@ def _sum(metric: Counter | Histogram, suffix: str) -> int:
 class ConsumerMetrics:
     consumed: Counter
     applied: Counter
+    rows_written: Counter
     rejected: Counter
     duplicates: Counter
     dead_letters: Counter
@@ -66,6 +67,11 @@ class ConsumerMetrics:
                 p + "events_consumed_total", "Messages taken from Kafka", ["topic"], registry=registry
             ),
             applied=Counter(p + "events_applied_total", "Events applied to PostgreSQL", registry=registry),
+            rows_written=Counter(
+                p + "rows_written_total",
+                "Rows written to PostgreSQL (what the write budget counts)",
+                registry=registry,
+            ),
             rejected=Counter(
                 p + "events_rejected_total",
                 "Events recorded as rejected, by reason",

@@ -9,6 +9,10 @@ at most one second of its rate. A batch spends its rows at once and may leave th
 consumer then waits :meth:`TokenBucket.delay` with its partitions *paused* (never a sleep past the poll
 interval), so over any window the rate stays within the budget plus one batch.
 
+**Replica cap.** Optionally, one consumer may not write more than ``replica_cap`` rows/s whatever its share:
+a stand-in for a pod's CPU limit. A fleet then needs several replicas to use the whole budget, which is what
+lets the demo show scaling on a small machine where one process could feed any budget its database takes.
+
 **Throttle.** Additive-increase / multiplicative-decrease on the share: a commit slower than the target, or
 a failed one, halves it (down to a floor); each healthy commit gives back a little. The database's own
 latency thus slows the fleet before the primary is flattened.
@@ -83,14 +87,33 @@ class MemberBudget:
 
     fleet_rows_per_s: float  # 0 = unlimited
     throttle: AdaptiveThrottle
+    replica_cap_rows_per_s: float = 0.0  # 0 = no cap of its own
     share: float = 0.0  # rows/s this member may use (0 = unlimited)
     bucket: TokenBucket = field(default_factory=lambda: TokenBucket(rate=0.0))
 
+    @property
+    def limited(self) -> bool:
+        """Whether there is any limit to apply (a fleet budget or a replica cap)."""
+        return self.fleet_rows_per_s > 0 or self.replica_cap_rows_per_s > 0
+
     def assign(self, mine: int, total: int, now: float) -> float:
-        """After a rebalance: the share of ``mine`` of ``total`` partitions. Returns it."""
-        self.share = partition_share(self.fleet_rows_per_s, mine, total)
+        """After a rebalance: the share of ``mine`` of ``total`` partitions, no more than the replica cap.
+        Returns it (0 = unlimited)."""
+        share = partition_share(self.fleet_rows_per_s, mine, total)
+        cap = self.replica_cap_rows_per_s
+        if cap > 0:
+            share = min(share, cap) if share > 0 else cap
+        self.share = share
         self.bucket.set_rate(self.share * self.throttle.factor, now)
         return self.share
+
+    def batch_events(self, most: int) -> int:
+        """Events to ask for in one batch: at most ``most``, and about half a second of the share when
+        there is one. A batch spends its rows at once, so a batch of many seconds of the share would write
+        in bursts followed by long pauses; events carry one or more rows each, hence share / 2."""
+        if self.share <= 0:
+            return most
+        return max(1, min(most, int(self.share / 2)))
 
     def delay(self, now: float) -> float:
         """Seconds to hold the partitions before the next batch may be written."""

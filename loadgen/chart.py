@@ -16,18 +16,20 @@ _VERDICT_COLOURS = {"PASS": "#1a7f37", "FAIL": "#cf222e"}
 
 
 def write_chart(report: dict[str, Any], path: Path) -> None:
-    """Draw four panels sharing the time axis (seconds since the profile started)."""
+    """Draw five panels sharing the time axis (seconds since the profile started)."""
     rows: list[dict[str, int]] = report["per_second"]
     series: dict[str, list[list[float]]] = report["series"]
+    scenario: dict[str, Any] = report.get("scenario") or {}
     fig, axes = plt.subplots(
-        4, 1, figsize=(11, 11), sharex=True, gridspec_kw={"height_ratios": [3, 2, 1.2, 1.5]}
+        5, 1, figsize=(11, 13), sharex=True, gridspec_kw={"height_ratios": [2.6, 1.8, 1.8, 1.1, 1.5]}
     )
     # Each panel says what to print over it when it has no data.
     empty = [
-        _rates(axes[0], rows),
-        _lag(axes[1], rows, series.get("lag_events", [])),
-        _replicas(axes[2], series.get("replicas", [])),
-        _commit(axes[3], series.get("commit_p99_s", [])),
+        _rates(axes[0], rows, scenario),
+        _writes(axes[1], series.get("rows_per_s", []), scenario),
+        _lag(axes[2], rows, series.get("lag_events", [])),
+        _replicas(axes[3], series.get("replicas", [])),
+        _commit(axes[4], series.get("commit_p99_s", []), scenario.get("direct_write")),
     ]
     axes[-1].set_xlabel("time since the profile started (s)")
     drained_at = _drained_at(report)
@@ -40,6 +42,10 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
                 0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="grey"
             )
         ax.legend(loc="upper right", fontsize=8)
+    if drained_at is not None and report.get("drain_s") is not None:
+        label = f"drained {report['drain_s']:.0f} s after the last send"
+        axes[2].annotate(label, (drained_at, 0), xytext=(-6, 18), textcoords="offset points", ha="right",
+                         fontsize=8, color="grey")  # fmt: skip
     fig.suptitle(_title(report), fontsize=13, color=_VERDICT_COLOURS.get(report["verdict"], "black"))
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -59,19 +65,45 @@ def _title(report: dict[str, Any]) -> str:
                     f"{report['oversold_skus']} oversold SKUs"]  # fmt: skip
     if report.get("latency_p99_s") is not None:
         figures.append(f"latency p99 {report['latency_p99_s']:.2f} s")
-    return f"{head}\n{report['verdict']}: " + ", ".join(figures)
+    title = f"{head}\n{report['verdict']}: " + ", ".join(figures)
+    ratio = (report.get("scenario") or {}).get("peak_over_budget")
+    if ratio is not None:
+        title += f"\npeak ingress = {ratio:.1f}x the database write budget"
+    return title
 
 
-def _rates(ax: Axes, rows: list[dict[str, int]]) -> str | None:
+def _rates(ax: Axes, rows: list[dict[str, int]], scenario: dict[str, Any]) -> str | None:
     t = [r["t"] + 0.5 for r in rows]  # each count covers [t, t + 1): draw it mid-second
     ax.plot(t, [r["target"] for r in rows], "--", color="black", linewidth=1, label="target (schedule)")
     ax.plot(t, [r["sent"] for r in rows], color="#8250df", linewidth=1, alpha=0.7, label="sent (SDK emit)")
     ax.plot(t, [r["acked"] for r in rows], color="#0969da", linewidth=1.6, label="ingress (broker acks)")
     if rows and "applied" in rows[0]:
         ax.plot(t, [r["applied"] for r in rows], color="#1a7f37", linewidth=1.6, label="applied (PostgreSQL)")
+    budget, per_event = scenario.get("write_budget_rows_per_s"), scenario.get("rows_per_event")
+    if budget and per_event:
+        label = f"write budget: {budget / per_event:,.0f} events/s at {per_event:.1f} rows/event"
+        ax.axhline(budget / per_event, color="#cf222e", linestyle="--", linewidth=1.2, label=label)
     ax.set_ylabel("events / s")
     ax.set_title("ingress vs applied rate", fontsize=10, loc="left")
     return None if rows else "no events"
+
+
+def _writes(ax: Axes, points: list[list[float]], scenario: dict[str, Any]) -> str | None:
+    if points:
+        ax.plot([p[0] for p in points], [p[1] for p in points], color="#1a7f37", linewidth=1.4,
+                label="rows/s written by the fleet (Prometheus, 15 s rate)")  # fmt: skip
+    budget = scenario.get("write_budget_rows_per_s")
+    if budget:
+        ax.axhline(
+            budget, color="#cf222e", linestyle="--", linewidth=1.2, label=f"write budget {budget:,.0f} rows/s"
+        )
+    peak = scenario.get("peak_ingress_rows_per_s")
+    if peak:
+        label = f"peak ingress as rows: {peak:,.0f} rows/s (what a direct write must take)"
+        ax.axhline(peak, color="#0969da", linestyle=":", linewidth=1.2, label=label)
+    ax.set_ylabel("rows / s")
+    ax.set_title("what the primary took", fontsize=10, loc="left")
+    return None if points or budget else "no write data (Prometheus unreachable or no consumer registered)"
 
 
 def _lag(ax: Axes, rows: list[dict[str, int]], lag: list[list[float]]) -> str | None:
@@ -101,11 +133,22 @@ def _replicas(ax: Axes, points: list[list[float]]) -> str | None:
     return None if points else "no replica data (no probe fed this series)"
 
 
-def _commit(ax: Axes, points: list[list[float]]) -> str | None:
+def _commit(ax: Axes, points: list[list[float]], direct: dict[str, Any] | None) -> str | None:
+    top = 0.0
     if points:
         ax.plot([p[0] for p in points], [p[1] for p in points], color="#cf222e", linewidth=1.4,
-                label="commit latency p99 (Prometheus, 15 s rate)")  # fmt: skip
-        ax.set_ylim(0, max(p[1] for p in points) * 1.35)  # head-room for the legend
+                label="Floodwall batch commit p99 (Prometheus, 15 s rate)")  # fmt: skip
+        top = max(p[1] for p in points)
+    if direct and direct.get("commit_p99_s") is not None:
+        p99 = float(direct["commit_p99_s"])
+        label = (
+            f"direct writes, one event per transaction: p99 {p99 * 1000:,.0f} ms "
+            f"at {direct['events_per_s']:,.0f} events/s ({direct['writers']} writers)"
+        )
+        ax.axhline(p99, color="#6e7781", linestyle="--", linewidth=1.2, label=label)
+        top = max(top, p99)
+    if top > 0:
+        ax.set_ylim(0, top * 1.35)  # head-room for the legend
     ax.set_ylabel("seconds")
     ax.set_title("database commit latency", fontsize=10, loc="left")
     return None if points else "no commit latency data (Prometheus unreachable or no consumer registered)"

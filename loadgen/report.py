@@ -7,6 +7,7 @@ Pure assembly from what the run recorded, the drain wait and the database checks
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from floodwall.loadgen.verify import DbReport
 from floodwall.privatefs import write_private
 
 ACCURACY_WINDOW_S = 10
+PEAK_WINDOW_S = 5  # the peak ingress is the best average over this many seconds
 NOT_VERIFIED = "NOT VERIFIED"
 
 
@@ -91,8 +93,11 @@ def build_report(
     drain: DrainResult | None,
     db: DbReport | None,
     verdict: Verdict | None,
+    scenario: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The report document. Without ``db`` (send-only runs) the verdict is NOT VERIFIED."""
+    """The report document. Without ``db`` (send-only runs) the verdict is NOT VERIFIED. ``scenario``
+    (what the caller set up: the write budget, a direct-write measurement) is kept under "scenario",
+    with the peak's ratio to the budget when both are known."""
     rows = timeline(run, ingress, db)
     accuracy = windows(run.target_per_s, run.sent_per_s, ACCURACY_WINDOW_S)
     peak = {name: _peak(points) for name, points in run.series.items()}
@@ -140,7 +145,32 @@ def build_report(
     }
     if db:
         report |= _db_part(run, db)
+    if scenario is not None:
+        report["scenario"] = scenario_figures(rows, run.series, scenario)
     return report
+
+
+def scenario_figures(
+    rows: list[dict[str, int]], series: Mapping[str, list[tuple[float, float]]], scenario: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The caller's scenario plus what the run measured against it: the rows one event wrote (median of
+    the sampled ratio), the peak ingress (best 5 s average of acknowledgements) in events and rows/s, its
+    ratio to the write budget, and the most rows/s the fleet wrote."""
+    out = dict(scenario)
+    ratios = sorted(v for _, v in series.get("rows_per_event", []) if v > 0)
+    acked = [r["acked"] for r in rows]
+    peak = max((sum(acked[i : i + PEAK_WINDOW_S]) / PEAK_WINDOW_S for i in range(len(acked))), default=0.0)
+    out["peak_ingress_events_per_s"] = round(peak, 1)
+    written = [v for _, v in series.get("rows_per_s", [])]
+    out["peak_written_rows_per_s"] = _round(max(written, default=None), 1)
+    budget = float(out.get("write_budget_rows_per_s") or 0)
+    if ratios:
+        per_event = ratios[len(ratios) // 2]
+        out["rows_per_event"] = round(per_event, 3)
+        out["peak_ingress_rows_per_s"] = round(peak * per_event, 1)
+        if budget > 0:
+            out["peak_over_budget"] = round(peak * per_event / budget, 2)
+    return out
 
 
 def _db_part(run: RunRecord, db: DbReport) -> dict[str, Any]:

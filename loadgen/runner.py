@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -84,9 +84,15 @@ def execute(
     console: Console,
     probes: Mapping[str, Probe] | None = None,
     config_file: Path | None = None,
+    scenario: Mapping[str, Any] | None = None,
+    settle: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Send ``trace``, then (if ``settings.verify``) drain, verify and write the report. Returns the
-    report document; ``report["verdict"]`` is PASS, FAIL or NOT VERIFIED."""
+    report document; ``report["verdict"]`` is PASS, FAIL or NOT VERIFIED.
+
+    ``scenario``: what the caller set up (say, the write budget), kept in the report for the chart.
+    ``settle``: called once drained, while the series are still sampled (the demo waits there for the
+    autoscaler to scale back down)."""
     endpoints = resolve_endpoints(settings)
     producer = load_settings(
         ProducerSettings,
@@ -117,7 +123,7 @@ def execute(
     run = _record(trace, settings, outcome)
     run.series = sampler.series.points  # filled on; saved again after the drain
     run.save(run_dir)
-    return finish(run, run_dir, settings, endpoints, console, sampler)
+    return finish(run, run_dir, settings, endpoints, console, sampler, scenario, settle)
 
 
 def _clear_previous(run_dir: Path) -> None:
@@ -236,8 +242,11 @@ def finish(
     endpoints: Endpoints,
     console: Console,
     sampler: Sampler | None = None,
+    scenario: Mapping[str, Any] | None = None,
+    settle: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
-    """Drain, verify, judge and write ``report.json`` and ``report.png`` into ``settings.report_dir``."""
+    """Drain, verify, judge and write ``report.json`` and ``report.png`` into ``settings.report_dir``
+    (``scenario`` and ``settle``: see :func:`execute`)."""
     acks = list(read_acks(run.ack_paths(run_dir)))
     ingress = ingress_per_second([a.acked for a in acks if a.has_ack_time], run.start_at)
     drain: DrainResult | None = None
@@ -260,6 +269,9 @@ def finish(
             drain = wait_drained(
                 endpoints.database_url, run.target.group_id, spans, settings.drain_timeout_s, progress
             )
+        if settle is not None:
+            settle()
+            time.sleep(settings.sample_interval_s * 1.5)  # the series see where settling ended
         if sampler is not None:
             run.series = sampler.stop().points
             run.save(run_dir)
@@ -272,7 +284,7 @@ def finish(
         time.sleep(settings.sample_interval_s)  # one more sample after the last send
         run.series = sampler.stop().points
         run.save(run_dir)
-    report = build_report(run, ingress, drain, db, verdict)
+    report = build_report(run, ingress, drain, db, verdict, scenario)
     files = [settings.report_dir / "report.json", settings.report_dir / "report.png"]
     write_json(report, files[0])
     write_chart(report, files[1])

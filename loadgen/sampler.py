@@ -6,7 +6,8 @@ whoever drives a run can feed series it knows better: the autoscaler's replica c
 
     probes = default_probes(...) | {"replicas": lambda: float(actuator.current())}
 
-Defaults: ``lag_events`` from the Kafka admin API, ``replicas`` and ``commit_p99_s`` from Prometheus
+Defaults: ``lag_events`` from the Kafka admin API; ``replicas``, ``commit_p99_s``, ``rows_per_s`` and
+``rows_per_event`` from Prometheus
 when one is reachable (consumers register with the local stack's Prometheus).
 """
 
@@ -40,6 +41,21 @@ def commit_p99_query(group: str) -> str:
     selector = f'{{consumer_group="{_promql_string(group)}"}}'
     rate = f"rate(floodwall_consumer_commit_seconds_bucket{selector}[15s])"
     return f"histogram_quantile(0.99, sum by (le) ({rate}))"
+
+
+def rows_written_query(group: str) -> str:
+    """Rows/s the group writes into PostgreSQL: what its write budget limits."""
+    selector = f'{{consumer_group="{_promql_string(group)}"}}'
+    return f"sum(rate(floodwall_consumer_rows_written_total{selector}[15s]))"
+
+
+def rows_per_event_query(group: str) -> str:
+    """Rows one applied event wrote, over the last minute (the mix of the traffic decides it)."""
+    selector = f'{{consumer_group="{_promql_string(group)}"}}'
+    return (
+        f"sum(rate(floodwall_consumer_rows_written_total{selector}[1m])) / "
+        f"sum(rate(floodwall_consumer_events_applied_total{selector}[1m]))"
+    )
 
 
 def _promql_string(value: str) -> str:
@@ -142,4 +158,6 @@ def default_probes(
     if prometheus_url:
         probes["replicas"] = PrometheusQuery(prometheus_url, replicas_query(group))
         probes["commit_p99_s"] = PrometheusQuery(prometheus_url, commit_p99_query(group))
+        probes["rows_per_s"] = PrometheusQuery(prometheus_url, rows_written_query(group))
+        probes["rows_per_event"] = PrometheusQuery(prometheus_url, rows_per_event_query(group))
     return probes

@@ -17,8 +17,9 @@ pytestmark = pytest.mark.integration
 
 def test_demo_replays_a_flash_sale_and_reports_pass(stack: RunningStack, tmp_path: Path) -> None:
     report_dir = tmp_path / "report"
-    done = floodwall("demo", "--duration", "30", "--rate", "1500", "--report-dir", str(report_dir),
-                     "--state-dir", str(stack.settings.state_dir), timeout=600)  # fmt: skip
+    done = floodwall("demo", "--duration", "30", "--rate", "1500", "--direct-write-s", "3",
+                     "--report-dir", str(report_dir), "--state-dir", str(stack.settings.state_dir),
+                     timeout=600)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "PASS" in done.stdout and "Traceback" not in done.stderr
     report = json.loads((report_dir / "report.json").read_text())
@@ -26,6 +27,13 @@ def test_demo_replays_a_flash_sale_and_reports_pass(stack: RunningStack, tmp_pat
     assert report["acknowledged"] > 10_000
     assert (report["missing"], report["duplicated"], report["oversold_skus"]) == (0, 0, 0)
     assert report["peak_replicas"] >= 1 and report["latency_p99_s"] > 0 and report["drain_s"] is not None
+    # The story: a peak above the write budget, buffered, drained; replicas up to what the budget feeds
+    # (3 at the default cap) and back to one after the drain; direct writes measured on the same database.
+    scenario = report["scenario"]
+    assert scenario["peak_over_budget"] > 1.2, scenario
+    assert scenario["direct_write"]["events"] > 0 and scenario["direct_write"]["commit_p99_s"] > 0
+    replicas = [value for _, value in report["series"]["replicas"]]
+    assert max(replicas) == 3 and replicas[-1] == 1, replicas
     assert (report_dir / "report.png").stat().st_size > 10_000
     assert (report_dir / "trace.fwt").exists()
     state = load_state(stack.settings.state_dir)

@@ -161,3 +161,27 @@ def test_prometheus_series_are_those_of_the_runs_consumer_group_only() -> None:
     assert replicas_query("sink") == 'count(up{service="consumer", consumer_group="sink"} == 1)'
     assert 'floodwall_consumer_commit_seconds_bucket{consumer_group="sink"}[15s]' in commit_p99_query("sink")
     assert 'consumer_group="a\\"b"' in replicas_query('a"b')  # a quote cannot end the PromQL string
+
+
+def test_the_scenario_is_measured_against_its_write_budget(tmp_path: Path) -> None:
+    from floodwall.loadgen.report import scenario_figures
+
+    rows = [{"t": s, "acked": a} for s, a in enumerate([100, 900, 1000, 1000, 1100, 1000, 200, 0])]
+    series = {
+        "rows_per_event": [(1.0, 2.0), (2.0, 3.0), (3.0, 2.5), (4.0, 0.0)],
+        "rows_per_s": [(1.0, 900.0)],
+    }
+    direct = {"writers": 4, "events_per_s": 700.0, "commit_p99_s": 0.08}
+    got = scenario_figures(rows, series, {"write_budget_rows_per_s": 1000.0, "direct_write": direct})
+    # The best 5 s average of acknowledgements is (900 + 1000 + 1000 + 1100 + 1000) / 5 = 1000 events/s;
+    # the median of the positive ratios is 2.5 rows/event: 2,500 rows/s at the peak, 2.5x the budget.
+    assert got["peak_ingress_events_per_s"] == 1000.0 and got["rows_per_event"] == 2.5
+    assert (got["peak_ingress_rows_per_s"], got["peak_over_budget"]) == (2500.0, 2.5)
+    assert got["peak_written_rows_per_s"] == 900.0 and got["direct_write"] == direct
+    assert "peak_over_budget" not in scenario_figures(rows, {}, {"write_budget_rows_per_s": 1000.0})
+    run, db = run_record(), db_report()
+    drain = DrainResult(True, 9.0, 0)
+    report = build_report(run, PerSecond(), drain, db, judge(findings_of(run, drain, db)), got)
+    assert report["scenario"]["peak_over_budget"] == 2.5
+    write_chart(report, tmp_path / "report.png")  # every panel's scenario lines drawn without error
+    assert (tmp_path / "report.png").stat().st_size > 10_000

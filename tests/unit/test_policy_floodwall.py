@@ -289,3 +289,26 @@ def test_the_window_restarts_when_a_drain_ends() -> None:
     reasons = ["hold_draining"] * 2 + ["stabilizing"] * 3 + ["scale_down"]
     assert [d.reason for d in decisions] == reasons
     assert decisions[-1].desired == 1  # one step: the drain's recommendations no longer count
+
+
+def test_a_replica_cap_bounds_the_throughput_so_the_budget_needs_several_replicas() -> None:
+    # 3,000 rows/s at 3 rows/event is 1,000 events/s; each replica may write 1,000 rows/s (333 events/s):
+    # however fast one replica measured, the budget is fed by 3 of them.
+    capped = replace(
+        DEFAULT, write_budget_rows_per_s=3_000, rows_per_event=3, replica_max_events_per_s=1_000 / 3
+    )
+    assert decide(capped, lags=spread(100_000), ingress=5_000, throughput=18_000) == (3, "capped_budget")
+    assert decide(replace(capped, replica_max_events_per_s=0), lags=spread(100_000), ingress=5_000,
+                  throughput=18_000) == (1, "steady")  # fmt: skip
+
+
+def test_a_rise_the_running_replicas_absorb_easily_is_not_projected() -> None:
+    # 310 events/s per replica: traffic switching on at 144/s leaves one replica more than half free, and
+    # noise up to 185/s is a rise under a quarter of a replica; projected (+72/s per second, then +20/s,
+    # over a 9.3 s lead) they would ask for 3 and then 2 replicas.
+    slow = replace(DEFAULT, replica_throughput_events_per_s=310)
+    warm_up = [snap(at=0, ingress=0), snap(at=2, ingress=144), snap(at=4, ingress=185)]
+    assert [d.desired for d in run(FloodwallPolicy(slow), warm_up)] == [1, 1, 1]
+    # The same slope to 160/s is a ramp that matters (above half of 310): 160 + 72 x 9.3 = 830/s, 3.
+    ramp = [snap(at=0, ingress=16), snap(at=2, ingress=160)]
+    assert run(FloodwallPolicy(slow), ramp)[-1].desired == 3

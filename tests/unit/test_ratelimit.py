@@ -75,3 +75,25 @@ def test_a_member_budget_follows_its_partitions_and_its_commit_latency() -> None
     assert unlimited.assign(4, 12, 0.0) == 0.0
     unlimited.spend(rows=10**6, commit_s=9.0, now=0.0)
     assert unlimited.delay(0.0) == 0.0
+
+
+def test_a_replica_cap_bounds_the_share_with_or_without_a_fleet_budget() -> None:
+    capped = MemberBudget(3_000.0, AdaptiveThrottle(target_latency_s=1.0), replica_cap_rows_per_s=800.0)
+    assert capped.assign(mine=6, total=12, now=0.0) == 800.0  # half the budget (1500) is above the cap
+    assert capped.assign(mine=2, total=12, now=0.0) == 500.0  # a sixth (500) is below it
+    assert capped.bucket.rate == 500.0
+    cap_only = MemberBudget(0.0, AdaptiveThrottle(target_latency_s=1.0), replica_cap_rows_per_s=800.0)
+    assert cap_only.limited and not MemberBudget(0.0, AdaptiveThrottle(1.0)).limited
+    assert cap_only.assign(mine=12, total=12, now=0.0) == 800.0
+    cap_only.spend(rows=1_600, commit_s=0.1, now=0.0)
+    assert cap_only.delay(0.0) == 2.0
+
+
+def test_a_batch_is_about_half_a_second_of_the_share() -> None:
+    budget = MemberBudget(3_000.0, AdaptiveThrottle(target_latency_s=1.0))
+    assert budget.batch_events(5_000) == 5_000  # no share assigned yet: the configured most
+    budget.assign(mine=4, total=12, now=0.0)
+    assert budget.batch_events(5_000) == 500
+    assert budget.batch_events(200) == 200
+    budget.assign(mine=1, total=10**6, now=0.0)  # a tiny share still asks for one event
+    assert budget.batch_events(5_000) == 1
