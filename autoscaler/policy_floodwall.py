@@ -80,6 +80,7 @@ class FloodwallState:
     last_change_s: float | None = None
     idle_since_s: float | None = None
     last_ingress: tuple[float, float] | None = None  # (at_s, events/s): for the ingress slope
+    last_rise: float = 0.0  # events/s the ingress rose by at the last tick (a ramp rises twice)
     draining: bool = False  # the backlog, not the ingress, sets the size
     drained_since_s: float | None = None  # when the last drain ended (None: no drain seen)
 
@@ -119,7 +120,10 @@ class FloodwallPolicy:
         now, current = snapshot.at_s, snapshot.current_replicas
         sizing = self._size(snapshot, state)
         if snapshot.ingress_events_per_s is not None:
-            state = replace(state, last_ingress=(now, snapshot.ingress_events_per_s))
+            rise = (
+                0.0 if state.last_ingress is None else snapshot.ingress_events_per_s - state.last_ingress[1]
+            )
+            state = replace(state, last_ingress=(now, snapshot.ingress_events_per_s), last_rise=rise)
         detail = sizing.describe(snapshot)
         if not snapshot.db.writable:
             why = snapshot.db.detail or "primary unavailable"
@@ -177,16 +181,18 @@ class FloodwallPolicy:
         """The ingress now, or on a rising rate, where its slope since the last tick takes it by the time
         new replicas would be working (never below the measured rate).
 
-        Two rises are not projected, so that noise and traffic merely switching on are not extrapolated
-        into replicas nobody needs (a warm-up of 100-185 events/s asking for 2 or 3 replicas of 310/s):
-        one that leaves the running replicas more than half their capacity free (the next tick still
-        catches up in time), and one smaller than a quarter of a replica's throughput (noise, not a
-        ramp). A ramp that matters passes both marks within a tick."""
+        A rise is projected when it has already overrun the running replicas, or when the rate has risen
+        by at least a quarter of a replica's throughput on two ticks in a row (a ramp). A single step the
+        running replicas absorb is not: traffic switching on, a burst of restocks or tick-to-tick noise
+        (a warm-up of 100-300 events/s) would otherwise be extrapolated into replicas nobody needs, and
+        the next tick still sees a real ramp in time."""
         ingress = max(snapshot.ingress_events_per_s or 0.0, 0.0)
         last = state.last_ingress
         if last is None or snapshot.ingress_events_per_s is None or snapshot.at_s <= last[0]:
             return ingress
-        if ingress <= snapshot.current_replicas * throughput / 2 or ingress - last[1] < throughput / 4:
+        overrun = ingress > snapshot.current_replicas * throughput
+        ramp = min(ingress - last[1], state.last_rise) >= throughput / 4
+        if not (overrun or ramp):
             return ingress
         slope = (ingress - last[1]) / (snapshot.at_s - last[0])
         return ingress + max(0.0, slope) * self.params.scale_up_lead_s

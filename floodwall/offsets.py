@@ -3,14 +3,20 @@ Kafka admin API (one round each)."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import ConsumerGroupTopicPartitions, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec  # re-exported by admin, but not declared so
 
 from floodwall.errors import FloodwallError
+
+# librdkafka's own lines ("Connect to ... failed" while a broker restarts) go through logging, not raw
+# stderr, so a program showing progress on a terminal decides where they go.
+KAFKA_CLIENT_LOG = logging.getLogger("floodwall.kafka.client")
 
 
 class OffsetsUnavailable(FloodwallError):
@@ -89,7 +95,8 @@ class GroupPositionReader:
         topics: tuple[str, ...] | list[str],
         timeout_s: float,
     ) -> None:
-        self._conf = dict(conf)
+        # Any: the stubs' value type leaves out the logger object librdkafka's binding accepts.
+        self._conf: dict[str, Any] = {"logger": KAFKA_CLIENT_LOG, **conf}
         self._group = group
         self._topics = topics
         self._timeout_s = timeout_s

@@ -117,9 +117,11 @@ class AckWriter:
 
 
 def read_acks(paths: Iterable[Path]) -> Iterator[Ack]:
-    """Every record of the given logs, file by file."""
+    """Every record of the given logs, file by file. A partial last record (its sender was killed while
+    writing it) is left out."""
     for path in paths:
-        for raw in _RECORD.iter_unpack(path.read_bytes()):
+        data = path.read_bytes()
+        for raw in _RECORD.iter_unpack(data[: len(data) - len(data) % _RECORD.size]):
             eid, oid, code, status, topic, lines, partition, offset, due, emitted, acked = raw
             yield Ack(
                 UUID(bytes=eid),

@@ -67,6 +67,9 @@ class LoadgenSettings(ServiceSettings):
     state_dir: Path = state_dir_field()
     report_dir: Path = Field(Path("loadgen-report"), description="where report.json, report.png and logs go")
     drain_timeout_s: float = Field(300.0, gt=0, description="how long to wait for the pipeline to drain")
+    stall_timeout_s: float = Field(
+        120.0, gt=0, description="end the drain wait (FAIL) when nothing has been applied for this long"
+    )
     flush_timeout_s: float = Field(60.0, gt=0, description="how long senders wait for acknowledgements")
     sample_interval_s: float = Field(1.0, ge=0.1, le=60, description="lag/replica/latency sampling period")
     verify: bool = Field(

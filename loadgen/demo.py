@@ -37,6 +37,7 @@ from floodwall.events.codec import EventDeserializer
 from floodwall.loadgen.config import LoadgenSettings
 from floodwall.loadgen.runner import execute, prepare_trace
 from floodwall.localstack import state_dir_field
+from floodwall.redact import error_line
 from floodwall.settings import ServiceSettings, load_settings
 from floodwall.stack.config import StackSettings
 from floodwall.stack.down import stack_down
@@ -47,6 +48,8 @@ log = logging.getLogger(__name__)
 
 SCALE_DOWN_WINDOW_S = 20.0  # the demo's autoscaler waits this long after a change before scaling down
 SETTLE_TIMEOUT_S = SCALE_DOWN_WINDOW_S + 30  # the window, a few 2 s ticks and the consumers' exit
+NO_CONSUMER_S = 60.0  # a fleet without a single consumer for this long fails the run
+QUIET_LOGGERS = ("floodwall.autoscaler", "floodwall.kafka.client")  # into REPORT_DIR/demo.log
 
 
 class DemoSettings(ServiceSettings):
@@ -91,9 +94,18 @@ class _Fleet:
     def __init__(self, settings: AutoscalerSettings) -> None:
         self.scaler = build_autoscaler(settings, CollectorRegistry())
         self.stopping = threading.Event()
+        self.error: str | None = None
+        self._none_since: float | None = None
         self.thread = threading.Thread(
-            target=self.scaler.run, args=(settings.tick_s, self.stopping), name="autoscaler", daemon=True
+            target=self._run, args=(settings.tick_s,), name="autoscaler", daemon=True
         )
+
+    def _run(self, tick_s: float) -> None:
+        try:
+            self.scaler.run(tick_s, self.stopping)  # its exit stops the consumers
+        except Exception as exc:
+            self.error = error_line(exc)
+            log.exception("the autoscaler failed")
 
     def start(self) -> None:
         self.thread.start()
@@ -103,6 +115,20 @@ class _Fleet:
         would reap and count its processes from a second thread while that one scales them."""
         replicas = self.scaler.replicas
         return None if replicas is None else float(replicas)
+
+    def health(self) -> str | None:
+        """Why the fleet cannot drain the run (None: it can): the autoscaler died, or no consumer has run
+        for NO_CONSUMER_S (the autoscaler keeps starting them: they must be failing at start-up)."""
+        if not self.thread.is_alive() and not self.stopping.is_set():
+            return f"the autoscaler stopped: {self.error or 'its thread ended'}"
+        if (self.current() or 0) > 0:
+            self._none_since = None
+            return None
+        now = time.monotonic()
+        self._none_since = self._none_since or now
+        if now - self._none_since >= NO_CONSUMER_S:
+            return f"no consumer has been running for {NO_CONSUMER_S:.0f} s (see the consumer logs)"
+        return None
 
     def stop(self) -> None:
         self.stopping.set()
@@ -132,12 +158,12 @@ def run_demo(demo: DemoSettings, console: Console) -> dict[str, Any]:
         },
     )
     demo.report_dir.mkdir(parents=True, exist_ok=True)
-    decisions = _log_decisions_to(demo.report_dir / "autoscaler.log")
+    decisions = _log_to(demo.report_dir / "demo.log")
     fleet = _Fleet(scaler_settings)
     console.print(
         f"2/4 autoscaler: Floodwall policy, up to {demo.max_replicas} consumers, write budget "
         f"{demo.write_budget_rows_per_s:,.0f} rows/s, at most {demo.replica_max_rows_per_s:,.0f} rows/s each "
-        f"(its decisions in {demo.report_dir / 'autoscaler.log'}, consumer logs in consumers/ beside it)"
+        f"(its decisions in {demo.report_dir / 'demo.log'}, consumer logs in consumers/ beside it)"
     )
     fleet.start()
     try:
@@ -167,26 +193,30 @@ def run_demo(demo: DemoSettings, console: Console) -> dict[str, Any]:
         console.print("4/4 sending, draining, verifying")
         report = execute(
             traffic, trace, console, probes={"replicas": fleet.current}, scenario=scenario,
-            settle=lambda: _wait_for_scale_down(fleet, console),
+            settle=lambda: _wait_for_scale_down(fleet, console), health=fleet.health,
         )  # fmt: skip
     finally:
         console.print("stopping the autoscaler and its consumers")
         fleet.stop()
-        logging.getLogger("floodwall.autoscaler").removeHandler(decisions)
+        for name in QUIET_LOGGERS:
+            logging.getLogger(name).removeHandler(decisions)
         decisions.close()
     _finish_stack(demo, console)
     return report
 
 
-def _log_decisions_to(path: Path) -> logging.Handler:
-    """Every tick's decision (replicas, reason, the numbers behind it) into ``path``, for the curious
-    reader of the chart; the terminal stays quiet."""
+def _log_to(path: Path) -> logging.Handler:
+    """The autoscaler's every decision (replicas, reason, the numbers behind it) and the Kafka clients'
+    own lines (a broker restarting) into ``path``, for the curious reader of the chart; the terminal
+    keeps the progress lines."""
     handler = logging.FileHandler(path, mode="w")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     handler.setLevel(logging.INFO)
-    scaler_log = logging.getLogger("floodwall.autoscaler")
-    scaler_log.setLevel(logging.INFO)
-    scaler_log.addHandler(handler)
+    for name in QUIET_LOGGERS:
+        quiet = logging.getLogger(name)
+        quiet.setLevel(logging.INFO)
+        quiet.propagate = False
+        quiet.addHandler(handler)
     return handler
 
 
@@ -267,7 +297,5 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _demo(args: argparse.Namespace) -> int:
     settings = settings_from_args(DemoSettings, args)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for handler in logging.getLogger().handlers:  # the autoscaler's INFO lines go to its file only
-        handler.setLevel(logging.WARNING)
     report = run_demo(settings, Console())
     return 0 if report["verdict"] == "PASS" else 1

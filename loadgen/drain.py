@@ -32,6 +32,31 @@ class DrainResult:
     drained: bool
     seconds: float  # from the call until drained (or until the timeout)
     remaining: int  # events of the run not yet consumed when it returned
+    stopped: str | None = None  # why the wait ended early (a watch's reason), None: drained or timed out
+
+
+Watch = Callable[[int, float], "str | None"]  # (events left, monotonic now) -> a reason to stop waiting
+
+
+@dataclass
+class StallWatch:
+    """Ends a drain wait that makes no progress: nothing applied for ``stall_s`` while events remain.
+
+    The bound covers what the pipeline rides out on its own (a Patroni failover stalls it for ~10 s, a
+    broker restart for seconds); past it something is wedged, and waiting the whole drain timeout would
+    only delay the verdict."""
+
+    stall_s: float
+    _least: int | None = None
+    _since: float = 0.0
+
+    def __call__(self, left: int, now: float) -> str | None:
+        if self._least is None or left < self._least:
+            self._least, self._since = left, now
+            return None
+        if left > 0 and now - self._since >= self.stall_s:
+            return f"nothing was applied for {self.stall_s:.0f} s with {left:,} events still to apply"
+        return None
 
 
 def spans_of(acks: Iterable[Ack], topics: tuple[str, str]) -> dict[Partition, Span]:
@@ -74,8 +99,10 @@ def wait_drained(
     timeout_s: float,
     progress: Callable[[int, int], None] = lambda done, total: None,
     poll_s: float = 0.5,
+    watch: Watch | None = None,
 ) -> DrainResult:
-    """Poll the stored offsets until nothing of ``spans`` remains or ``timeout_s`` passes.
+    """Poll the stored offsets until nothing of ``spans`` remains, ``timeout_s`` passes, or ``watch``
+    gives a reason to stop (then the result's ``stopped`` holds it).
 
     ``progress(done, total)`` is called after each poll. Database errors (a failover) count as no
     progress and are retried until the timeout.
@@ -99,6 +126,9 @@ def wait_drained(
             elapsed = time.monotonic() - started
             if left == 0 or elapsed >= timeout_s:
                 return DrainResult(left == 0, elapsed, left)
+            reason = watch(left, time.monotonic()) if watch is not None else None
+            if reason is not None:
+                return DrainResult(False, elapsed, left, stopped=reason)
             time.sleep(poll_s)
     finally:
         if conn is not None:

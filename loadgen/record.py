@@ -46,6 +46,7 @@ class RunRecord:
     late_events: int
     late_max_s: float
     series: dict[str, list[Point]] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)  # parts that failed, died or wedged during the run
 
     @property
     def emitted(self) -> int:

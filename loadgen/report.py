@@ -62,6 +62,7 @@ def findings_of(run: RunRecord, drain: DrainResult, db: DbReport) -> Findings:
         # The model's prediction holds only when every event of the trace went through.
         predicted_rejected=run.footer["prediction"]["rejected_reservations"] if complete else None,
         interrupted=run.interrupted,
+        failures=run.failures,
     )
 
 

@@ -28,7 +28,7 @@ from floodwall.events.codec import EventDeserializer
 from floodwall.loadgen.acks import read_acks
 from floodwall.loadgen.chart import write_chart
 from floodwall.loadgen.config import LoadgenSettings, resolve_endpoint
-from floodwall.loadgen.drain import DrainResult, spans_of, wait_drained
+from floodwall.loadgen.drain import DrainResult, StallWatch, Watch, spans_of, wait_drained
 from floodwall.loadgen.pacer import processes_for
 from floodwall.loadgen.record import RUN_FILE, RunRecord, Target
 from floodwall.loadgen.report import build_report, findings_of, ingress_per_second, write_json
@@ -39,6 +39,7 @@ from floodwall.loadgen.trace import Trace
 from floodwall.loadgen.tracegen import generate_trace, planned_events, profile_from_json
 from floodwall.loadgen.verdict import judge
 from floodwall.loadgen.verify import verify_database
+from floodwall.offsets import KAFKA_CLIENT_LOG
 from floodwall.producers.config import ProducerSettings
 from floodwall.redact import error_line
 from floodwall.settings import load_settings
@@ -86,9 +87,14 @@ def execute(
     config_file: Path | None = None,
     scenario: Mapping[str, Any] | None = None,
     settle: Callable[[], None] | None = None,
+    health: Callable[[], str | None] | None = None,
 ) -> dict[str, Any]:
     """Send ``trace``, then (if ``settings.verify``) drain, verify and write the report. Returns the
     report document; ``report["verdict"]`` is PASS, FAIL or NOT VERIFIED.
+
+    Never waits forever: senders that fail or wedge, a drain that stalls for ``stall_timeout_s`` or
+    does not end within ``drain_timeout_s``, and a part ``health`` reports broken (a reason; None: all
+    well) end the run with a FAIL verdict that names them, the report written all the same.
 
     ``scenario``: what the caller set up (say, the write budget), kept in the report for the chart.
     ``settle``: called once drained, while the series are still sampled (the demo waits there for the
@@ -123,7 +129,7 @@ def execute(
     run = _record(trace, settings, outcome)
     run.series = sampler.series.points  # filled on; saved again after the drain
     run.save(run_dir)
-    return finish(run, run_dir, settings, endpoints, console, sampler, scenario, settle)
+    return finish(run, run_dir, settings, endpoints, console, sampler, scenario, settle, health)
 
 
 def _clear_previous(run_dir: Path) -> None:
@@ -137,7 +143,9 @@ def _clear_previous(run_dir: Path) -> None:
 def preflight(trace: Trace, settings: LoadgenSettings, endpoints: Endpoints) -> None:
     """Before sending: the topics exist, and (when verifying) the database answers and has not seen
     this trace's events already — the sink would drop them all as replays. Raises FloodwallError."""
-    admin = AdminClient({"bootstrap.servers": endpoints.bootstrap_servers, "socket.timeout.ms": 5000})
+    conf: dict[str, Any] = {"bootstrap.servers": endpoints.bootstrap_servers, "socket.timeout.ms": 5000}
+    conf["logger"] = KAFKA_CLIENT_LOG  # the stubs' value type leaves the logger out
+    admin = AdminClient(conf)
     try:
         present = set(admin.list_topics(timeout=10).topics)
     except Exception as exc:  # KafkaException: the broker is unreachable
@@ -199,9 +207,12 @@ def _send(
                 bars.update(task, note=note)
             bars.update(task, completed=t.sent)
 
+        # The schedule, the last acknowledgements' wait, and a minute of slack for a loaded machine.
+        finish_within_s = profile.duration_s + settings.flush_timeout_s + 60
         outcome = send_trace(
-            trace, producer, run_dir, senders, settings.flush_timeout_s, tick=tick, on_start=sampler.start
-        )
+            trace, producer, run_dir, senders, settings.flush_timeout_s, tick=tick, on_start=sampler.start,
+            finish_within_s=finish_within_s,
+        )  # fmt: skip
         bars.update(task, completed=sum(r.events for r in outcome.results))
     return outcome
 
@@ -232,6 +243,7 @@ def _record(trace: Trace, settings: LoadgenSettings, outcome: SendOutcome) -> Ru
         sent_per_s=outcome.sent_per_s,
         late_events=sum(r.late_events for r in outcome.results),
         late_max_s=max((r.late_max_s for r in outcome.results), default=0.0),
+        failures=list(outcome.failures),
     )
 
 
@@ -244,10 +256,12 @@ def finish(
     sampler: Sampler | None = None,
     scenario: Mapping[str, Any] | None = None,
     settle: Callable[[], None] | None = None,
+    health: Callable[[], str | None] | None = None,
 ) -> dict[str, Any]:
     """Drain, verify, judge and write ``report.json`` and ``report.png`` into ``settings.report_dir``
-    (``scenario`` and ``settle``: see :func:`execute`)."""
-    acks = list(read_acks(run.ack_paths(run_dir)))
+    (``scenario``, ``settle`` and ``health``: see :func:`execute`)."""
+    # A sender killed before it opened its log left none (it is named in run.failures).
+    acks = list(read_acks(p for p in run.ack_paths(run_dir) if p.exists()))
     ingress = ingress_per_second([a.acked for a in acks if a.has_ack_time], run.start_at)
     drain: DrainResult | None = None
     db = None
@@ -267,9 +281,12 @@ def finish(
                               f"{_latest(sampler)}")  # fmt: skip
 
             drain = wait_drained(
-                endpoints.database_url, run.target.group_id, spans, settings.drain_timeout_s, progress
-            )
-        if settle is not None:
+                endpoints.database_url, run.target.group_id, spans, settings.drain_timeout_s, progress,
+                watch=_drain_watch(settings.stall_timeout_s, health),
+            )  # fmt: skip
+        if drain.stopped is not None:
+            run.failures.append(drain.stopped)
+        if settle is not None and drain.drained:
             settle()
             time.sleep(settings.sample_interval_s * 1.5)  # the series see where settling ended
         if sampler is not None:
@@ -290,6 +307,16 @@ def finish(
     write_chart(report, files[1])
     print_summary(report, console, files)
     return report
+
+
+def _drain_watch(stall_s: float, health: Callable[[], str | None] | None) -> Watch:
+    """Stop waiting when nothing is applied for ``stall_s``, or as soon as ``health`` names a broken part."""
+    stalled = StallWatch(stall_s)
+
+    def watch(left: int, now: float) -> str | None:
+        return (health() if health is not None else None) or stalled(left, now)
+
+    return watch
 
 
 def reopen(run_dir: Path) -> RunRecord:

@@ -76,6 +76,7 @@ class Findings:
     preexisting: int  # applied before this run started (the same ids sent before)
     predicted_rejected: int | None  # None: the prediction does not apply (not every event went through)
     interrupted: bool = False
+    failures: list[str] = field(default_factory=list)  # parts that failed, died or wedged, in words
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ class Verdict:
 def judge(f: Findings) -> Verdict:
     """PASS when every accepted event is in PostgreSQL exactly once, no SKU is oversold, every rejection
     is explained and the traffic was delivered; otherwise FAIL with one reason per broken promise."""
-    reasons: list[str] = []
+    reasons: list[str] = list(f.failures)
     if f.interrupted:
         reasons.append("the run was interrupted before the whole trace was sent")
     if f.not_accepted:

@@ -185,3 +185,36 @@ def test_the_scenario_is_measured_against_its_write_budget(tmp_path: Path) -> No
     assert report["scenario"]["peak_over_budget"] == 2.5
     write_chart(report, tmp_path / "report.png")  # every panel's scenario lines drawn without error
     assert (tmp_path / "report.png").stat().st_size > 10_000
+
+
+def test_a_stalled_drain_is_stopped_after_the_stall_timeout() -> None:
+    from floodwall.loadgen.drain import StallWatch
+
+    watch = StallWatch(stall_s=10)
+    assert watch(100, now=0.0) is None
+    assert watch(100, now=9.9) is None  # no progress yet, but within the bound
+    assert watch(60, now=12.0) is None  # progress restarts the clock
+    assert watch(60, now=21.9) is None
+    assert watch(60, now=22.0) == "nothing was applied for 10 s with 60 events still to apply"
+    assert StallWatch(stall_s=1)(0, now=50.0) is None  # drained: never a stall
+
+
+def test_failed_parts_come_first_among_the_reasons() -> None:
+    run, db = run_record(), db_report()
+    run.failures = ["sender 0 died without a report (exit code -9; see its log)"]
+    verdict = judge(findings_of(run, DrainResult(True, 1.0, 0), db))
+    assert not verdict.passed and verdict.reasons[0].startswith("sender 0 died")
+
+
+def test_a_partial_last_acknowledgement_is_left_out(tmp_path: Path) -> None:
+    import uuid
+
+    from floodwall.loadgen.acks import Ack, AckStatus, AckWriter, read_acks
+
+    ack = Ack(uuid.uuid4(), None, "inventory.restock", AckStatus.ACKNOWLEDGED, 1, 0, 3, 42, 1.0, 1.0, 1.1)
+    path = tmp_path / "acks-0.bin"
+    with AckWriter(path) as writer:
+        writer.write(ack)
+        writer.write(ack._replace(offset=43))
+    path.write_bytes(path.read_bytes()[:-7])  # the sender was killed while writing the second record
+    assert [a.offset for a in read_acks([path])] == [42]

@@ -302,13 +302,19 @@ def test_a_replica_cap_bounds_the_throughput_so_the_budget_needs_several_replica
                   throughput=18_000) == (1, "steady")  # fmt: skip
 
 
-def test_a_rise_the_running_replicas_absorb_easily_is_not_projected() -> None:
-    # 310 events/s per replica: traffic switching on at 144/s leaves one replica more than half free, and
-    # noise up to 185/s is a rise under a quarter of a replica; projected (+72/s per second, then +20/s,
-    # over a 9.3 s lead) they would ask for 3 and then 2 replicas.
+def test_a_single_step_the_running_replicas_absorb_is_not_projected() -> None:
+    # 310 events/s per replica. Traffic switching on with a burst of restocks (298/s), then noise
+    # (144/s, 185/s): one replica absorbs each step; projected over the 9.3 s lead they would ask for
+    # 3, then 2 replicas.
     slow = replace(DEFAULT, replica_throughput_events_per_s=310)
-    warm_up = [snap(at=0, ingress=0), snap(at=2, ingress=144), snap(at=4, ingress=185)]
-    assert [d.desired for d in run(FloodwallPolicy(slow), warm_up)] == [1, 1, 1]
-    # The same slope to 160/s is a ramp that matters (above half of 310): 160 + 72 x 9.3 = 830/s, 3.
-    ramp = [snap(at=0, ingress=16), snap(at=2, ingress=160)]
-    assert run(FloodwallPolicy(slow), ramp)[-1].desired == 3
+    warm_up = [
+        snap(at=0, ingress=0),
+        snap(at=2, ingress=298),
+        snap(at=4, ingress=144),
+        snap(at=6, ingress=185),
+    ]
+    assert [d.desired for d in run(FloodwallPolicy(slow), warm_up)] == [1, 1, 1, 1]
+    # Two rises of at least a quarter of a replica in a row are a ramp: 240 + 40/s x 9.3 s = 612/s, 2
+    # replicas where 240/s alone needs 1.
+    ramp = [snap(at=0, ingress=80), snap(at=2, ingress=160), snap(at=4, ingress=240)]
+    assert [d.desired for d in run(FloodwallPolicy(slow), ramp)] == [1, 1, 2]
