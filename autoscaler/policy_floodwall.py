@@ -163,7 +163,10 @@ class FloodwallPolicy:
         raw = ceil_div(needed, throughput)
         caps: list[tuple[int, str]] = []
         if p.write_budget_rows_per_s > 0:
-            caps.append((ceil_div(p.write_budget_rows_per_s / p.rows_per_event, throughput), "capped_budget"))
+            # With a replica cap the budget feeds exactly budget ÷ cap replicas: a replica measured slower
+            # (still joining, or throttled by the database) is not a reason to add more of them.
+            feeds = p.replica_max_events_per_s if p.replica_max_events_per_s > 0 else throughput
+            caps.append((ceil_div(p.write_budget_rows_per_s / p.rows_per_event, feeds), "capped_budget"))
         useful = max(snapshot.partitions_with_lag, ceil_div(ingress, throughput))
         caps.append((min(useful, snapshot.max_partitions_per_topic), "capped_partitions"))
         caps.append((p.max_replicas, "capped_max"))

@@ -12,6 +12,7 @@ consumer group: its cluster, the connection, the group and its topics.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any
@@ -19,6 +20,11 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, Field, SecretStr
 
 from floodwall.settings import ServiceSettings
+
+# librdkafka's own lines of Floodwall's admin clients ("Connect to ... failed" while a broker restarts)
+# go through logging, not raw stderr, so that a program showing progress on a terminal decides where
+# they go ({"logger": KAFKA_CLIENT_LOG} in a client's configuration).
+KAFKA_CLIENT_LOG = logging.getLogger("floodwall.kafka.client")
 
 ALLOWED_PREFIXES = ("security.", "ssl.", "sasl.", "socket.", "client.dns.", "broker.address.")
 ALLOWED_KEYS = frozenset({"client.rack", "enable.ssl.certificate.verification", "ssl_key", "ssl_certificate"})

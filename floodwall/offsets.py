@@ -3,7 +3,6 @@ Kafka admin API (one round each)."""
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -13,10 +12,7 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._listoffsets import OffsetSpec  # re-exported by admin, but not declared so
 
 from floodwall.errors import FloodwallError
-
-# librdkafka's own lines ("Connect to ... failed" while a broker restarts) go through logging, not raw
-# stderr, so a program showing progress on a terminal decides where they go.
-KAFKA_CLIENT_LOG = logging.getLogger("floodwall.kafka.client")
+from floodwall.kafkaconn import KAFKA_CLIENT_LOG
 
 
 class OffsetsUnavailable(FloodwallError):

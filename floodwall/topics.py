@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
 
@@ -19,6 +20,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
 )
 
 from floodwall.errors import FloodwallError
+from floodwall.kafkaconn import KAFKA_CLIENT_LOG
 
 DEFAULT_DLQ_RETENTION_DAYS = 14.0
 DAY_MS = 86_400_000
@@ -60,9 +62,13 @@ def ensure_topics(
     ones too (other keys untouched). Raises FloodwallError when the broker cannot be reached or refuses
     a topic or a setting.
     """
-    admin = AdminClient(
-        {"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000, **(connection or {})}
-    )
+    conf: dict[str, Any] = {
+        "bootstrap.servers": bootstrap_servers,
+        "socket.timeout.ms": 5000,
+        **(connection or {}),
+    }
+    conf["logger"] = KAFKA_CLIENT_LOG  # the stubs' value type leaves the logger out
+    admin = AdminClient(conf)
     copies = -1 if replication_factor is None else replication_factor  # -1: the broker's default
     enforced = enforced or {}
     new = [NewTopic(name, num_partitions=partitions, replication_factor=copies,
@@ -146,7 +152,9 @@ def _wait_for_leaders(
 def delete_topics(bootstrap_servers: str, names: list[str], timeout_s: float = 15.0) -> list[str]:
     """Delete ``names`` (a topic already gone counts as deleted). Returns a line per topic that could not
     be deleted, saying why; raises nothing, as it cleans up after work that has its own outcome."""
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000})
+    conf: dict[str, Any] = {"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 5000}
+    conf["logger"] = KAFKA_CLIENT_LOG
+    admin = AdminClient(conf)
     problems = []
     for name, future in admin.delete_topics(
         names, operation_timeout=timeout_s, request_timeout=timeout_s

@@ -42,6 +42,7 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
                 0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", fontsize=9, color="grey"
             )
         ax.legend(loc="upper right", fontsize=8)
+    _faults(axes, scenario.get("faults", []))
     if drained_at is not None and report.get("drain_s") is not None:
         label = f"drained {report['drain_s']:.0f} s after the last send"
         axes[2].annotate(label, (drained_at, 0), xytext=(-6, 18), textcoords="offset points", ha="right",
@@ -51,6 +52,17 @@ def write_chart(report: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def _faults(axes: Any, faults: list[dict[str, Any]]) -> None:
+    """A line on every panel at each injected fault, named on the top panel with its stall."""
+    for n, fault in enumerate(faults):
+        for ax in axes:
+            ax.axvline(fault["at_s"], color="#8250df", linestyle="-.", linewidth=1.1, alpha=0.8)
+        label = f"{fault['kind']} (stall {fault.get('stall_s', '?')} s)"
+        offset = (3, -12 - 11 * n)  # stacked, so that close faults do not print over each other
+        axes[0].annotate(label, (fault["at_s"], 1.0), xycoords=("data", "axes fraction"), xytext=offset,
+                         textcoords="offset points", fontsize=7.5, color="#8250df")  # fmt: skip
 
 
 def _title(report: dict[str, Any]) -> str:

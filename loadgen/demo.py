@@ -1,43 +1,52 @@
 """``floodwall demo``: the main job — a flash sale replayed through the whole pipeline, judged at the end.
 
 1. bring the local stack up (or reuse the one running in ``state_dir``);
-2. start the autoscaler (Floodwall policy, local actuator) with a database write budget; it starts
-   ``floodwall consume`` processes and adds or removes them as the lag asks;
-3. generate a flash-sale trace (kept as ``REPORT_DIR/trace.fwt``, replayable) and send it through the
-   SDK on schedule, sampling lag, replicas and commit latency;
-4. wait for the sink to drain, verify PostgreSQL against what the SDK acknowledged, and write
-   ``report.json`` and ``report.png`` with a PASS/FAIL verdict;
-5. stop the autoscaler and its consumers; leave the stack up for exploration (``--down`` stops it).
+2. start the autoscaler (Floodwall policy, local actuator) with a database write budget (default 4,000
+   rows/s) and a per-consumer cap (1,333 rows/s, standing in for a pod's CPU limit: the budget needs 3
+   consumers); it starts ``floodwall consume`` processes and adds or removes them as the lag asks;
+3. measure, on the same database, what writing directly costs: the same mix, one transaction per event,
+   16 writers at once (``--direct-write-s``), as the services did before Floodwall;
+4. generate a flash-sale trace (kept as ``REPORT_DIR/trace.fwt``, replayable) whose peak writes ~3.5x
+   the budget, and send it through the SDK on schedule, sampling lag, replicas, rows/s written and
+   commit latency; Kafka holds what the budget does not let through;
+5. wait for the sink to drain at the budget and the autoscaler to scale back down, verify PostgreSQL
+   against what the SDK acknowledged, and write ``report.json`` and ``report.png`` with a PASS/FAIL
+   verdict (``REPORT_DIR/demo.log``: the autoscaler's every decision);
+6. stop the autoscaler and its consumers; leave the stack up for exploration (``--down`` stops it).
 
-Every run uses a fresh namespace for its SKUs, customers and event ids, so demos can be repeated on the
-same stack.
+``--chaos`` injects, at moments announced before the sale: ``kill -9`` of a consumer, a Patroni failover
+(``kill -9`` of the primary's Patroni and postmaster), every broker down for ``--chaos-outage-s`` (the
+SDK spools), and with 3 brokers ``kill -9`` of one. Each is drawn on the chart and listed with its
+stall and recovery; the killed parts are restarted, so runs can follow each other on the same stack.
+
+A part that dies or wedges (a sender, the autoscaler, every consumer) ends the run with a FAIL verdict
+naming it, within the drain timeout, the report written. Every run uses a fresh namespace for its SKUs,
+customers and event ids, so demos can be repeated on the same stack.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import threading
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ClassVar
 
-from prometheus_client import CollectorRegistry
 from pydantic import Field
 from rich.console import Console
 
 from floodwall.autoscaler.config import AutoscalerSettings
-from floodwall.autoscaler.run import build_autoscaler
 from floodwall.cliargs import add_settings_command, settings_from_args
 from floodwall.consumers.direct import DirectWrites, measure_direct_writes
 from floodwall.db.config import resolve_database_url
 from floodwall.errors import FloodwallError
 from floodwall.events.codec import EventDeserializer
+from floodwall.loadgen.chaos import DELIVERY_TIMEOUT_S, Chaos, chaos_plan
 from floodwall.loadgen.config import LoadgenSettings
+from floodwall.loadgen.demofleet import DemoFleet
 from floodwall.loadgen.runner import execute, prepare_trace
 from floodwall.localstack import state_dir_field
-from floodwall.redact import error_line
 from floodwall.settings import ServiceSettings, load_settings
 from floodwall.stack.config import StackSettings
 from floodwall.stack.down import stack_down
@@ -48,8 +57,11 @@ log = logging.getLogger(__name__)
 
 SCALE_DOWN_WINDOW_S = 20.0  # the demo's autoscaler waits this long after a change before scaling down
 SETTLE_TIMEOUT_S = SCALE_DOWN_WINDOW_S + 30  # the window, a few 2 s ticks and the consumers' exit
-NO_CONSUMER_S = 60.0  # a fleet without a single consumer for this long fails the run
-QUIET_LOGGERS = ("floodwall.autoscaler", "floodwall.kafka.client")  # into REPORT_DIR/demo.log
+QUIET_LOGGERS = (
+    "floodwall.autoscaler",
+    "floodwall.kafka.client",
+    "floodwall.loadgen.chaos",
+)  # into REPORT_DIR/demo.log
 
 
 class DemoSettings(ServiceSettings):
@@ -84,62 +96,20 @@ class DemoSettings(ServiceSettings):
     direct_writers: int = Field(
         16, ge=1, le=256, description="concurrent direct writers (service instances) in that measurement"
     )
+    chaos: bool = Field(False, description="inject faults during the sale (see below) and report each one")
+    chaos_outage_s: float = Field(
+        15.0, ge=1, le=120, description="chaos: how long every broker is down (longer than the SDK's 5 s "
+        "delivery timeout under chaos, so events spool)",
+    )  # fmt: skip
     down: bool = Field(False, description="stop the stack at the end (default: leave it up to explore)")
-
-
-class _Fleet:
-    """The autoscaler's loop in a thread (built as ``floodwall autoscale`` builds it), with the replica
-    count exposed for the report's chart."""
-
-    def __init__(self, settings: AutoscalerSettings) -> None:
-        self.scaler = build_autoscaler(settings, CollectorRegistry())
-        self.stopping = threading.Event()
-        self.error: str | None = None
-        self._none_since: float | None = None
-        self.thread = threading.Thread(
-            target=self._run, args=(settings.tick_s,), name="autoscaler", daemon=True
-        )
-
-    def _run(self, tick_s: float) -> None:
-        try:
-            self.scaler.run(tick_s, self.stopping)  # its exit stops the consumers
-        except Exception as exc:
-            self.error = error_line(exc)
-            log.exception("the autoscaler failed")
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def current(self) -> float | None:
-        """The replicas as the autoscaler's own thread last read or set them. Asking the actuator from here
-        would reap and count its processes from a second thread while that one scales them."""
-        replicas = self.scaler.replicas
-        return None if replicas is None else float(replicas)
-
-    def health(self) -> str | None:
-        """Why the fleet cannot drain the run (None: it can): the autoscaler died, or no consumer has run
-        for NO_CONSUMER_S (the autoscaler keeps starting them: they must be failing at start-up)."""
-        if not self.thread.is_alive() and not self.stopping.is_set():
-            return f"the autoscaler stopped: {self.error or 'its thread ended'}"
-        if (self.current() or 0) > 0:
-            self._none_since = None
-            return None
-        now = time.monotonic()
-        self._none_since = self._none_since or now
-        if now - self._none_since >= NO_CONSUMER_S:
-            return f"no consumer has been running for {NO_CONSUMER_S:.0f} s (see the consumer logs)"
-        return None
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=120)  # the loop's exit stops the consumers (SIGTERM, then kill)
 
 
 def run_demo(demo: DemoSettings, console: Console) -> dict[str, Any]:
     """Run the demo; returns the report document (``report["verdict"]`` is PASS or FAIL)."""
     console.rule("[bold]Floodwall demo: a flash sale")
     console.print(f"1/4 stack in {demo.state_dir}")
-    state = stack_up(load_settings(StackSettings, {"state_dir": demo.state_dir}), say=console.print)
+    stack = load_settings(StackSettings, {"state_dir": demo.state_dir})
+    state = stack_up(stack, say=console.print)
     group = "floodwall-sink"
     scaler_settings = load_settings(
         AutoscalerSettings,
@@ -159,7 +129,7 @@ def run_demo(demo: DemoSettings, console: Console) -> dict[str, Any]:
     )
     demo.report_dir.mkdir(parents=True, exist_ok=True)
     decisions = _log_to(demo.report_dir / "demo.log")
-    fleet = _Fleet(scaler_settings)
+    fleet = DemoFleet(scaler_settings)
     console.print(
         f"2/4 autoscaler: Floodwall policy, up to {demo.max_replicas} consumers, write budget "
         f"{demo.write_budget_rows_per_s:,.0f} rows/s, at most {demo.replica_max_rows_per_s:,.0f} rows/s each "
@@ -190,12 +160,27 @@ def run_demo(demo: DemoSettings, console: Console) -> dict[str, Any]:
         }
         if demo.direct_write_s > 0:
             scenario["direct_write"] = _measure_direct(demo, traffic, console).to_json()
+        chaos = (
+            _announce_chaos(demo, stack, len(state.layout.brokers), fleet, console) if demo.chaos else None
+        )
+        if chaos is not None:
+            scenario["faults"] = chaos.faults  # filled in as they happen, read when the report is built
+
+        def health() -> str | None:
+            return fleet.health() or (chaos.errors[0] if chaos is not None and chaos.errors else None)
+
         console.print("4/4 sending, draining, verifying")
         report = execute(
             traffic, trace, console, probes={"replicas": fleet.current}, scenario=scenario,
-            settle=lambda: _wait_for_scale_down(fleet, console), health=fleet.health,
+            settle=lambda: _wait_for_scale_down(fleet, console), health=health,
+            on_start=chaos.start if chaos is not None else None,
+            producer_overrides={"delivery_timeout_s": DELIVERY_TIMEOUT_S} if chaos is not None else None,
         )  # fmt: skip
+        if chaos is not None:
+            _print_faults(report, console)
     finally:
+        if chaos is not None:
+            chaos.stop()  # and `stack up`: the next run finds the stack whole
         console.print("stopping the autoscaler and its consumers")
         fleet.stop()
         for name in QUIET_LOGGERS:
@@ -203,6 +188,23 @@ def run_demo(demo: DemoSettings, console: Console) -> dict[str, Any]:
         decisions.close()
     _finish_stack(demo, console)
     return report
+
+
+def _announce_chaos(
+    demo: DemoSettings, stack: StackSettings, brokers: int, fleet: DemoFleet, console: Console
+) -> Chaos:
+    plan = chaos_plan(demo.duration, brokers, demo.chaos_outage_s)
+    console.print("chaos: " + "; ".join(f"t={f.at_s:.0f} s {f.what}" for f in plan))
+    return Chaos(stack, plan, fleet.consumer_pids, demo.chaos_outage_s)
+
+
+def _print_faults(report: dict[str, Any], console: Console) -> None:
+    for fault in report.get("scenario", {}).get("faults", []):
+        back = fault["recovered_after_s"]
+        console.print(
+            f"  fault at {fault['at_s']:.0f} s, {fault['kind']}: {fault['detail']}; applied rate stalled "
+            f"{fault['stall_s']} s; " + ("not back" if back is None else f"back after {back:.1f} s")
+        )
 
 
 def _log_to(path: Path) -> logging.Handler:
@@ -220,7 +222,7 @@ def _log_to(path: Path) -> logging.Handler:
     return handler
 
 
-def _wait_for_first_consumer(fleet: _Fleet, timeout_s: float = 60) -> None:
+def _wait_for_first_consumer(fleet: DemoFleet, timeout_s: float = 60) -> None:
     """The autoscaler starts at least one consumer at its first tick; wait for it so the sale's first
     seconds are not all backlog."""
     deadline = time.monotonic() + timeout_s
@@ -259,7 +261,7 @@ def _measure_direct(demo: DemoSettings, traffic: LoadgenSettings, console: Conso
     return result
 
 
-def _wait_for_scale_down(fleet: _Fleet, console: Console) -> None:
+def _wait_for_scale_down(fleet: DemoFleet, console: Console) -> None:
     """Drained: give the autoscaler its scale-down window (and a few ticks) to go back to one replica,
     so the chart shows the fleet shrinking after the sale."""
     if (fleet.current() or 0) <= 1:

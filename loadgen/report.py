@@ -19,6 +19,7 @@ from floodwall.loadgen.verify import DbReport
 from floodwall.privatefs import write_private
 
 ACCURACY_WINDOW_S = 10
+STALL_WINDOW_S = 30  # a fault's stall begins within this many seconds of it
 PEAK_WINDOW_S = 5  # the peak ingress is the best average over this many seconds
 NOT_VERIFIED = "NOT VERIFIED"
 
@@ -164,6 +165,7 @@ def scenario_figures(
     out["peak_ingress_events_per_s"] = round(peak, 1)
     written = [v for _, v in series.get("rows_per_s", [])]
     out["peak_written_rows_per_s"] = _round(max(written, default=None), 1)
+    out["faults"] = fault_stalls(rows, out.get("faults", []))
     budget = float(out.get("write_budget_rows_per_s") or 0)
     if ratios:
         per_event = ratios[len(ratios) // 2]
@@ -203,6 +205,37 @@ def _db_part(run: RunRecord, db: DbReport) -> dict[str, Any]:
         },
         "skus": {"total": db.skus.skus, "sold_out": db.skus.sold_out},
     }
+
+
+def fault_stalls(rows: list[dict[str, int]], faults: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each fault with its ``stall_s``: a stall that begins before the next fault is this fault's."""
+    applied = [r.get("applied", 0) for r in rows]
+    ordered = sorted(faults, key=lambda f: float(f["at_s"]))
+    out = []
+    for n, fault in enumerate(ordered):
+        at = float(fault["at_s"])
+        until = float(ordered[n + 1]["at_s"]) if n + 1 < len(ordered) else at + STALL_WINDOW_S
+        window = max(1, min(STALL_WINDOW_S, round(until - at)))
+        out.append(fault | {"stall_s": stall_after(applied, at, window)})
+    return out
+
+
+def stall_after(applied_per_s: list[int], at_s: float, window_s: int = STALL_WINDOW_S) -> int:
+    """Seconds of the longest run with nothing applied that begins within ``window_s`` after ``at_s``
+    (a fault's stall, read from PostgreSQL's own commit times; 0: the applied rate never stopped)."""
+    first = max(0, int(at_s) - 1)
+    longest = 0
+    start = first
+    while start < min(len(applied_per_s), first + window_s):
+        if applied_per_s[start]:
+            start += 1
+            continue
+        end = start
+        while end < len(applied_per_s) and not applied_per_s[end]:
+            end += 1
+        longest = max(longest, end - start)
+        start = end
+    return longest
 
 
 def _unverified_reasons(run: RunRecord) -> list[str]:

@@ -25,6 +25,7 @@ from rich.console import Console
 from floodwall.db.config import resolve_database_url
 from floodwall.errors import FloodwallError
 from floodwall.events.codec import EventDeserializer
+from floodwall.kafkaconn import KAFKA_CLIENT_LOG
 from floodwall.loadgen.acks import read_acks
 from floodwall.loadgen.chart import write_chart
 from floodwall.loadgen.config import LoadgenSettings, resolve_endpoint
@@ -39,7 +40,6 @@ from floodwall.loadgen.trace import Trace
 from floodwall.loadgen.tracegen import generate_trace, planned_events, profile_from_json
 from floodwall.loadgen.verdict import judge
 from floodwall.loadgen.verify import verify_database
-from floodwall.offsets import KAFKA_CLIENT_LOG
 from floodwall.producers.config import ProducerSettings
 from floodwall.redact import error_line
 from floodwall.settings import load_settings
@@ -88,6 +88,8 @@ def execute(
     scenario: Mapping[str, Any] | None = None,
     settle: Callable[[], None] | None = None,
     health: Callable[[], str | None] | None = None,
+    on_start: Callable[[float], None] | None = None,
+    producer_overrides: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Send ``trace``, then (if ``settings.verify``) drain, verify and write the report. Returns the
     report document; ``report["verdict"]`` is PASS, FAIL or NOT VERIFIED.
@@ -98,7 +100,9 @@ def execute(
 
     ``scenario``: what the caller set up (say, the write budget), kept in the report for the chart.
     ``settle``: called once drained, while the series are still sampled (the demo waits there for the
-    autoscaler to scale back down)."""
+    autoscaler to scale back down). ``on_start``: called with the wall-clock time of t = 0 once the
+    senders are ready. ``producer_overrides``: SDK settings of the senders (say, a short delivery
+    timeout)."""
     endpoints = resolve_endpoints(settings)
     producer = load_settings(
         ProducerSettings,
@@ -106,6 +110,7 @@ def execute(
             "bootstrap_servers": endpoints.bootstrap_servers,
             "orders_topic": settings.orders_topic,
             "inventory_topic": settings.inventory_topic,
+            **(producer_overrides or {}),
         },
         config_file,
     )
@@ -122,7 +127,7 @@ def execute(
         settings.sample_interval_s,
     )
     try:
-        outcome = _send(trace, producer, run_dir, senders, settings, sampler, console)
+        outcome = _send(trace, producer, run_dir, senders, settings, sampler, console, on_start)
     except BaseException:
         sampler.stop()  # a sender failed or Ctrl-C twice: no report, and no thread left polling
         raise
@@ -187,8 +192,15 @@ def _send(
     settings: LoadgenSettings,
     sampler: Sampler,
     console: Console,
+    on_start: Callable[[float], None] | None = None,
 ) -> SendOutcome:
     profile = profile_from_json(trace.header["profile"])
+
+    def started(start_at: float) -> None:
+        sampler.start(start_at)
+        if on_start is not None:
+            on_start(start_at)
+
     last = [0.0, 0]  # elapsed, sent at the previous rate reading
     plain = PlainTicker(console)
 
@@ -210,7 +222,7 @@ def _send(
         # The schedule, the last acknowledgements' wait, and a minute of slack for a loaded machine.
         finish_within_s = profile.duration_s + settings.flush_timeout_s + 60
         outcome = send_trace(
-            trace, producer, run_dir, senders, settings.flush_timeout_s, tick=tick, on_start=sampler.start,
+            trace, producer, run_dir, senders, settings.flush_timeout_s, tick=tick, on_start=started,
             finish_within_s=finish_within_s,
         )  # fmt: skip
         bars.update(task, completed=sum(r.events for r in outcome.results))

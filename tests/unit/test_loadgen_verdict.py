@@ -218,3 +218,24 @@ def test_a_partial_last_acknowledgement_is_left_out(tmp_path: Path) -> None:
         writer.write(ack._replace(offset=43))
     path.write_bytes(path.read_bytes()[:-7])  # the sender was killed while writing the second record
     assert [a.offset for a in read_acks([path])] == [42]
+
+
+def test_a_faults_stall_is_the_longest_run_without_applied_events_after_it() -> None:
+    from floodwall.loadgen.report import stall_after
+
+    applied = [5, 5, 5, 0, 0, 5, 0, 0, 0, 0, 5, 5, 0, 5]
+    assert stall_after(applied, at_s=3.0, window_s=30) == 4  # seconds 6-9, the longest after the fault
+    assert stall_after(applied, at_s=11.0, window_s=30) == 1
+    assert stall_after(applied, at_s=3.0, window_s=2) == 2  # only runs that begin within the window
+    assert stall_after([5] * 10, at_s=4.0) == 0
+
+
+def test_the_chaos_plan_falls_inside_the_sale_and_kills_a_broker_only_among_three() -> None:
+    from floodwall.loadgen.chaos import chaos_plan
+
+    one = chaos_plan(90, brokers=1, outage_s=15)
+    assert [f.kind for f in one] == ["consumer-kill", "patroni-failover", "broker-outage"]
+    # The surge holds from 0.2 to 0.55 of the duration; every fault is after it began, in order.
+    assert all(90 * 0.2 < f.at_s < 90 for f in one) and [f.at_s for f in one] == sorted(f.at_s for f in one)
+    assert "15 s" in one[2].what
+    assert [f.kind for f in chaos_plan(90, brokers=3, outage_s=15)][-1] == "broker-kill"

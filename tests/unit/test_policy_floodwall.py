@@ -300,6 +300,8 @@ def test_a_replica_cap_bounds_the_throughput_so_the_budget_needs_several_replica
     assert decide(capped, lags=spread(100_000), ingress=5_000, throughput=18_000) == (3, "capped_budget")
     assert decide(replace(capped, replica_max_events_per_s=0), lags=spread(100_000), ingress=5_000,
                   throughput=18_000) == (1, "steady")  # fmt: skip
+    # Replicas measured slower than the cap while they join: the budget still feeds 3, not 7.
+    assert decide(capped, lags=spread(100_000), ingress=5_000, throughput=150) == (3, "capped_budget")
 
 
 def test_a_single_step_the_running_replicas_absorb_is_not_projected() -> None:
