@@ -59,6 +59,8 @@ EDGE = {
     "floodwall.consumers.bench_world",
     "floodwall.consumers.bench_rebalance",
     "floodwall.loadgen.demo",
+    "floodwall.loadgen.demofleet",  # the demo's autoscaler-in-a-thread
+    "floodwall.loadgen.chaos",  # the demo's faults, injected into the dev stack
 }
 # A role's modules that other roles may import: the SDK's public API.
 PUBLIC = {
