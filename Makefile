@@ -4,7 +4,7 @@
 VENV ?= .venv
 FLOODWALL := $(VENV)/bin/floodwall
 
-.PHONY: setup demo test down
+.PHONY: setup demo test down readme-chart
 setup:
 	scripts/setup.sh
 
@@ -16,3 +16,8 @@ test: setup
 
 down:
 	$(FLOODWALL) stack down
+
+# The README's chart: a default demo run's report.png, copied into docs/ (commit it with the figures).
+readme-chart: setup
+	$(FLOODWALL) demo --report-dir floodwall-demo-report $(DEMO_ARGS)
+	cp floodwall-demo-report/report.png docs/images/demo-report.png

@@ -58,7 +58,8 @@ def chaos_plan(duration_s: float, brokers: int, outage_s: float) -> list[Planned
         ),
         PlannedFault(
             round(duration_s * 0.55), "broker-outage",
-            f"every broker killed for {outage_s:.0f} s (the SDK spools after {DELIVERY_TIMEOUT_S:.0f} s)",
+            f"every broker killed, restarted {outage_s:.0f} s later (the SDK spools after "
+            f"{DELIVERY_TIMEOUT_S:.0f} s)",
         ),
     ]  # fmt: skip
     if brokers >= 3:
