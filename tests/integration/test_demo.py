@@ -19,8 +19,8 @@ pytestmark = pytest.mark.integration
 
 def test_demo_with_chaos_replays_a_flash_sale_and_reports_pass(stack: RunningStack, tmp_path: Path) -> None:
     report_dir = tmp_path / "report"
-    done = floodwall("demo", "--duration", "40", "--rate", "1500", "--direct-write-s", "3", "--chaos",
-                     "--chaos-outage-s", "8", "--report-dir", str(report_dir),
+    done = floodwall("demo", "--duration", "30", "--rate", "1500", "--direct-write-s", "2", "--chaos",
+                     "--chaos-outage-s", "5", "--report-dir", str(report_dir),
                      "--state-dir", str(stack.settings.state_dir), timeout=900)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "PASS" in done.stdout and "Traceback" not in done.stderr

@@ -3,8 +3,10 @@ with a FAIL verdict naming the part, the report written (real stack, real proces
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -34,7 +36,15 @@ def start_loadgen(
          "--report-dir", str(report_dir), "--profile", "steady", "--rate", "400",
          "--namespace", f"wd-{uuid.uuid4().hex[:8]}", "--senders", "1", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env(),
+        start_new_session=True,  # its own process group: the clean-up ends its senders too
     )  # fmt: skip
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    """The run and its sender processes (a killed parent would leave them sending)."""
+    with contextlib.suppress(ProcessLookupError):  # the whole group has exited already
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
 
 
 def wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout_s: float) -> str:
@@ -96,16 +106,17 @@ def test_a_sender_killed_mid_run_fails_the_run_with_its_name(
 ) -> None:
     fleet.start(1)
     report_dir = tmp_path / "report"
-    proc = start_loadgen(stack, fleet.workload, fleet.group, report_dir, "--duration", "30")
+    proc = start_loadgen(stack, fleet.workload, fleet.group, report_dir, "--duration", "20")
     try:
         seen = wait_for_line(proc, "sending:", 120)  # the first progress line: events acknowledged
-        assert "0 acknowledged" not in seen, seen
+        acknowledged = re.search(r"([\d,]+) acknowledged", seen)
+        assert acknowledged and int(acknowledged.group(1).replace(",", "")) > 0, seen
         victim = sender_pid(proc.pid)
         assert victim is not None, "no sender process found"
         os.kill(victim, signal.SIGKILL)
         report = finished(proc, report_dir, 300)
     finally:
-        proc.kill()
+        kill_group(proc)
         fleet.stop_all()
     assert report["verdict"] == "FAIL"
     assert any(r.startswith("sender 0 died without a report") for r in report["reasons"]), report["reasons"]
@@ -126,7 +137,7 @@ def test_a_sink_that_stops_applying_ends_the_drain_at_the_stall_timeout(
     try:
         report = finished(proc, report_dir, 300)
     finally:
-        proc.kill()
+        kill_group(proc)
         consumer.send_signal(signal.SIGCONT)
         fleet.stop_all()
     # Sending 5 s (+ set-up), then 10 s without progress: far inside the 300 s drain timeout.
