@@ -28,11 +28,20 @@ def test_demo_with_chaos_replays_a_flash_sale_and_reports_pass(stack: RunningSta
     assert report["verdict"] == "PASS"
     assert report["acknowledged"] > 10_000
     assert (report["missing"], report["duplicated"], report["oversold_skus"]) == (0, 0, 0)
+    assert report["acknowledged"] == report["emitted"] == report["run"]["prediction"]["events"]
+    rejected = report["rejected_reservations"]
+    assert rejected["count"] > 100, "hot SKUs must sell out so that oversell protection is exercised"
+    assert (
+        rejected["explained"] == rejected["count"] == rejected["predicted"] and rejected["unexplained"] == 0
+    )
+    assert report["unexpected_rejections"] == {}
+    applied = sum(t["applied"] + t["rejected"] for t in report["events_per_type"].values())
+    assert applied == report["acknowledged"]
     assert report["peak_replicas"] >= 1 and report["latency_p99_s"] > 0 and report["drain_s"] is not None
     # The story: a peak above the write budget, buffered, drained; replicas up to what the budget feeds
     # (3 at the default cap) and back to one after the drain; direct writes measured on the same database.
     scenario = report["scenario"]
-    assert scenario["peak_over_budget"] > 1.2, scenario
+    assert scenario["peak_over_budget"] > 1.0, scenario  # 1,500 events/s of ~3 rows: ~1.2x the budget
     assert scenario["direct_write"]["events"] > 0 and scenario["direct_write"]["commit_p99_s"] > 0
     replicas = [value for _, value in report["series"]["replicas"]]
     assert max(replicas) == 3 and replicas[-1] == 1, replicas

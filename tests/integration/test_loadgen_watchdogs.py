@@ -34,7 +34,7 @@ def start_loadgen(
          "--state-dir", str(stack.settings.state_dir),
          "--orders-topic", workload.topics[0], "--inventory-topic", workload.topics[1], "--group-id", group,
          "--report-dir", str(report_dir), "--profile", "steady", "--rate", "400",
-         "--namespace", f"wd-{uuid.uuid4().hex[:8]}", "--senders", "1", *args],
+         "--namespace", f"wd-{uuid.uuid4().hex[:8]}", *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env(),
         start_new_session=True,  # its own process group: the clean-up ends its senders too
     )  # fmt: skip
@@ -106,7 +106,7 @@ def test_a_sender_killed_mid_run_fails_the_run_with_its_name(
 ) -> None:
     fleet.start(1)
     report_dir = tmp_path / "report"
-    proc = start_loadgen(stack, fleet.workload, fleet.group, report_dir, "--duration", "20")
+    proc = start_loadgen(stack, fleet.workload, fleet.group, report_dir, "--duration", "20", "--senders", "1")
     try:
         seen = wait_for_line(proc, "sending:", 120)  # the first progress line: events acknowledged
         acknowledged = re.search(r"([\d,]+) acknowledged", seen)
@@ -132,8 +132,9 @@ def test_a_sink_that_stops_applying_ends_the_drain_at_the_stall_timeout(
     consumer.send_signal(signal.SIGSTOP)
     started = time.monotonic()
     proc = start_loadgen(
-        stack, fleet.workload, fleet.group, report_dir, "--duration", "5", "--stall-timeout-s", "10"
-    )
+        stack, fleet.workload, fleet.group, report_dir, "--duration", "5", "--stall-timeout-s", "10",
+        "--senders", "2",  # two senders sharing the trace by key: every event accepted all the same
+    )  # fmt: skip
     try:
         report = finished(proc, report_dir, 300)
     finally:
@@ -144,3 +145,4 @@ def test_a_sink_that_stops_applying_ends_the_drain_at_the_stall_timeout(
     assert time.monotonic() - started < 120
     assert report["verdict"] == "FAIL"
     assert any(r.startswith("nothing was applied for 10 s") for r in report["reasons"]), report["reasons"]
+    assert report["rate"]["senders"] == 2 and report["acknowledged"] == report["emitted"] > 1000
