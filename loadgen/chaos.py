@@ -29,6 +29,7 @@ from typing import Any
 
 from floodwall.redact import error_line
 from floodwall.stack.config import StackSettings
+from floodwall.stack.down import postmaster_pid
 from floodwall.stack.layout import Layout
 from floodwall.stack.probes import ProbeFailed, brokers_registered, patroni_members, write_port_accepts_write
 from floodwall.stack.procs import is_running
@@ -169,7 +170,9 @@ class Chaos:
         state = self._state()
         leader = next(m for m in patroni_members(self._layout) if m.is_leader)
         node = next(n for n in self._layout.nodes if n.name == leader.name)
-        postmaster = int((node.data_dir / "postmaster.pid").read_text().splitlines()[0])
+        postmaster = postmaster_pid(node.data_dir)
+        if postmaster is None:
+            raise RuntimeError(f"primary {node.name} has no postmaster.pid")
         os.kill(state.processes[node.part].pid, signal.SIGKILL)
         os.kill(postmaster, signal.SIGKILL)
         return f"primary {node.name}: Patroni and postmaster (pid {postmaster}) killed"

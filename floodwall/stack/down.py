@@ -70,7 +70,7 @@ def _leader_part(layout: Layout) -> str | None:
 
 def _stop_orphan_postmaster(node: PgNode, say: Say) -> None:
     """A ``kill -9``'d Patroni leaves PostgreSQL running; stop it with a fast shutdown (SIGINT)."""
-    pid = _postmaster_pid(node.data_dir)
+    pid = postmaster_pid(node.data_dir)
     record = record_for_pid(pid) if pid else None
     if record is None or _comm(record.pid) not in {"postgres", "postmaster"}:
         return
@@ -78,7 +78,8 @@ def _stop_orphan_postmaster(node: PgNode, say: Say) -> None:
         say(f"  postgres {node.name:<4} stopped (orphan postmaster pid {pid})")
 
 
-def _postmaster_pid(data_dir: Path) -> int | None:
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The postmaster's pid from ``data_dir/postmaster.pid``; None when there is none (or it is torn)."""
     try:
         first = (data_dir / "postmaster.pid").read_text().splitlines()[0]
         return int(first)
