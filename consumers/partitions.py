@@ -81,6 +81,11 @@ class PartitionTracker:
             if key in stored:
                 self.positions[key] = stored[key]
         consumer.incremental_assign(partitions)
+        # librdkafka keeps an application pause across a revoke and a new assignment of the same
+        # partition. One paused for the budget and lost (a session timeout) would come back paused, and
+        # nothing would resume it: the revoke dropped it from the holds. It is a new assignment, so
+        # it starts fetching; the budget holds it again on its next turn if it must.
+        consumer.resume(partitions)
         self._owned.update((tp.topic, tp.partition) for tp in partitions)
         self._to_check.update(stored)
         self.joined = True

@@ -18,6 +18,7 @@ from confluent_kafka.admin import (  # type: ignore[attr-defined]
     NewTopic,
     ResourceType,
 )
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_exponential
 
 from floodwall.errors import FloodwallError
 from floodwall.kafkaconn import KAFKA_CLIENT_LOG
@@ -74,12 +75,69 @@ def ensure_topics(
     new = [NewTopic(name, num_partitions=partitions, replication_factor=copies,
                     config={**(config or {}), **enforced.get(name, {})})
            for name in names]  # fmt: skip
-    futures = admin.create_topics(
-        new,
-        operation_timeout=timeout_s,
-        request_timeout=timeout_s,
+    created = _create_topics(admin, bootstrap_servers, new, timeout_s)
+    existing = {name: enforced[name] for name in names if name in enforced and name not in created}
+    if existing:
+        _set_topic_configs(admin, bootstrap_servers, existing, timeout_s)
+    partitions_of = _wait_for_leaders(admin, bootstrap_servers, names, timeout_s)
+    return [
+        TopicOutcome(name, "created" if name in created else "exists", partitions_of.get(name, 0))
+        for name in names
+    ]
+
+
+class _TransientCreateError(Exception):
+    """A create request that failed for a reason that passes: the controller moved, a broker handle was
+    replaced while the request was in flight (a cluster whose broker just restarted), a timeout."""
+
+
+# Codes that a retry a moment later gets past. librdkafka swaps its bootstrap broker handles for the
+# learned ones shortly after connecting; a request in flight on a swapped handle fails with
+# _DESTROY_BROKER although the cluster is fine (seen on the 3-broker stack right after a broker restart).
+_TRANSIENT_CODES = frozenset({
+    KafkaError._DESTROY_BROKER, KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._TIMED_OUT, KafkaError.REQUEST_TIMED_OUT, KafkaError.NOT_CONTROLLER,
+    KafkaError.LEADER_NOT_AVAILABLE,
+})  # fmt: skip
+
+
+def _create_topics(
+    admin: AdminClient, bootstrap_servers: str, new: list[NewTopic], timeout_s: float
+) -> set[str]:
+    """The names in ``new`` that this call created (the others existed already). A transient failure is
+    retried, for the topics not settled yet, until ``timeout_s`` has passed. Raises FloodwallError when
+    the broker does not answer or refuses a topic."""
+    created: set[str] = set()
+    pending = {topic.topic: topic for topic in new}
+    retrying = Retrying(
+        retry=retry_if_exception_type(_TransientCreateError),
+        stop=stop_after_delay(timeout_s),
+        wait=wait_exponential(multiplier=0.2, max=2.0),
+        reraise=True,
     )
-    created = set()
+    try:
+        for attempt in retrying:
+            with attempt:
+                _create_pending(admin, bootstrap_servers, pending, created, timeout_s)
+    except _TransientCreateError as exc:
+        raise FloodwallError(str(exc)) from None
+    return created
+
+
+def _create_pending(
+    admin: AdminClient,
+    bootstrap_servers: str,
+    pending: dict[str, NewTopic],
+    created: set[str],
+    timeout_s: float,
+) -> None:
+    """One CreateTopics round for ``pending``: settled topics leave ``pending`` (the new ones join
+    ``created``). Raises _TransientCreateError when some failed for a passing reason, FloodwallError when
+    one was refused or unanswered."""
+    futures = admin.create_topics(
+        list(pending.values()), operation_timeout=timeout_s, request_timeout=timeout_s
+    )
+    transient = []
     for name, future in futures.items():
         try:
             future.result(timeout=timeout_s)
@@ -90,16 +148,15 @@ def ensure_topics(
             ) from None
         except KafkaException as exc:
             err = exc.args[0]
-            if not (isinstance(err, KafkaError) and err.code() == KafkaError.TOPIC_ALREADY_EXISTS):
+            code = err.code() if isinstance(err, KafkaError) else None
+            if code in _TRANSIENT_CODES or (isinstance(err, KafkaError) and err.retriable()):
+                transient.append(f"cannot create topic {name!r} on {bootstrap_servers}: {err}")
+                continue
+            if code != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise FloodwallError(f"cannot create topic {name!r} on {bootstrap_servers}: {err}") from None
-    existing = {name: enforced[name] for name in names if name in enforced and name not in created}
-    if existing:
-        _set_topic_configs(admin, bootstrap_servers, existing, timeout_s)
-    partitions_of = _wait_for_leaders(admin, bootstrap_servers, names, timeout_s)
-    return [
-        TopicOutcome(name, "created" if name in created else "exists", partitions_of.get(name, 0))
-        for name in names
-    ]
+        del pending[name]
+    if transient:
+        raise _TransientCreateError("; ".join(transient))
 
 
 def _set_topic_configs(

@@ -127,12 +127,12 @@ class Chaos:
             detail = self._kill_primary()
             back = self._wait(self._writable)  # the old primary is restarted with the brokers, or at stop
         elif fault.kind == "broker-outage":
-            detail = self._kill_brokers(all_of_them=True)
+            killed, detail = self._kill_brokers(all_of_them=True)
             self._stopping.wait(self.outage_s)
-            back = self._healing(lambda: self._brokers_up() >= len(self._layout.brokers))
+            back = self._healing(lambda: self._brokers_back(killed))
         else:
-            detail = self._kill_brokers(all_of_them=False)
-            back = self._healing(lambda: self._brokers_up() >= len(self._layout.brokers))
+            killed, detail = self._kill_brokers(all_of_them=False)
+            back = self._healing(lambda: self._brokers_back(killed))
         return detail, None if back is None else back - started
 
     def _healing(self, condition: Callable[[], bool]) -> float | None:
@@ -177,15 +177,16 @@ class Chaos:
         os.kill(postmaster, signal.SIGKILL)
         return f"primary {node.name}: Patroni and postmaster (pid {postmaster}) killed"
 
-    def _kill_brokers(self, all_of_them: bool) -> str:
+    def _kill_brokers(self, all_of_them: bool) -> tuple[dict[str, int], str]:
+        """Kill -9 every running broker, or the last one; returns {part: pid killed} and a line."""
         state = self._state()
         running = [b for b in self._layout.brokers if is_running(state.processes[b.part])]
         if not running:
             raise RuntimeError("no broker is running")
-        victims = running if all_of_them else running[-1:]
-        for broker in victims:
-            os.kill(state.processes[broker.part].pid, signal.SIGKILL)
-        return f"{', '.join(b.part for b in victims)} killed"
+        victims = {b.part: state.processes[b.part].pid for b in (running if all_of_them else running[-1:])}
+        for pid in victims.values():
+            os.kill(pid, signal.SIGKILL)
+        return victims, f"{', '.join(victims)} killed"
 
     # ---- probes and healing -----------------------------------------------------------------------
 
@@ -202,11 +203,20 @@ class Chaos:
             return False
         return True
 
-    def _brokers_up(self) -> int:
+    def _brokers_back(self, killed: dict[str, int]) -> bool:
+        """Every killed broker runs again as a new process and the cluster lists all the brokers. The
+        metadata alone would not do: a broker killed a moment ago is listed until its registration
+        lapses, so "all registered" holds at once after a kill."""
+        processes = self._state().processes
+        restarted = all(
+            processes[part].pid != pid and is_running(processes[part]) for part, pid in killed.items()
+        )
+        if not restarted:
+            return False
         try:
-            return brokers_registered(self._layout)
-        except Exception:  # KafkaException while they are away
-            return 0
+            return brokers_registered(self._layout) >= len(self._layout.brokers)
+        except Exception:  # KafkaException (ProbeFailed) while they start
+            return False
 
     def _wait(self, condition: Callable[[], bool]) -> float | None:
         """The monotonic time ``condition`` first held, or None after RECOVERY_TIMEOUT_S."""

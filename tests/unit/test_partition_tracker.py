@@ -126,6 +126,21 @@ def test_holds_pause_everything_and_an_outage_resumes_all_but_the_stopped() -> N
     assert client.paused == {("orders", 0)}
 
 
+def test_a_partition_held_for_the_budget_lost_and_assigned_again_is_fetched_again() -> None:
+    # The client keeps a pause across revoke and assign (librdkafka does): a member whose session timed
+    # out while the budget held its partitions must not get them back paused for good.
+    t, client, _, _, _ = tracker({("orders", 0): 5, ("orders", 1): 7})
+    t.on_assign(cast(Consumer, client), tps(("orders", 0), ("orders", 1)))
+    t.settle()
+    t.hold(True)
+    t.on_revoke(cast(Consumer, client), tps(("orders", 0), ("orders", 1)))  # on_lost: the session expired
+    assert client.paused == {("orders", 0), ("orders", 1)}
+    t.on_assign(cast(Consumer, client), tps(("orders", 0), ("orders", 1)))
+    t.settle()
+    t.hold(False)
+    assert client.paused == set()
+
+
 @dataclass
 class Answered:
     """A partition of a commit result as librdkafka reports it (TopicPartition.error is read-only)."""
