@@ -75,15 +75,52 @@ def ensure_topics(
     new = [NewTopic(name, num_partitions=partitions, replication_factor=copies,
                     config={**(config or {}), **enforced.get(name, {})})
            for name in names]  # fmt: skip
-    created = _create_topics(admin, bootstrap_servers, new, timeout_s)
+    # Only what is missing goes to the controller: on a running cluster (a restart, `stack up` again)
+    # every request here is answered by any broker, so a controller election does not fail it.
+    present = _topic_names(admin, bootstrap_servers, timeout_s)
+    missing = [topic for topic in new if topic.topic not in present]
+    created = _create_topics(admin, bootstrap_servers, missing, timeout_s) if missing else set()
     existing = {name: enforced[name] for name in names if name in enforced and name not in created}
-    if existing:
-        _set_topic_configs(admin, bootstrap_servers, existing, timeout_s)
+    differing = _differing_configs(admin, bootstrap_servers, existing, timeout_s) if existing else {}
+    if differing:
+        _set_topic_configs(admin, bootstrap_servers, differing, timeout_s)
     partitions_of = _wait_for_leaders(admin, bootstrap_servers, names, timeout_s)
     return [
         TopicOutcome(name, "created" if name in created else "exists", partitions_of.get(name, 0))
         for name in names
     ]
+
+
+def _topic_names(admin: AdminClient, bootstrap_servers: str, timeout_s: float) -> set[str]:
+    """The topics the cluster has. Raises FloodwallError when no broker answers."""
+    try:
+        return set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise FloodwallError(f"cannot list topics on {bootstrap_servers}: {exc.args[0]}") from None
+
+
+def _differing_configs(
+    admin: AdminClient, bootstrap_servers: str, wanted: Mapping[str, Mapping[str, str]], timeout_s: float
+) -> dict[str, dict[str, str]]:
+    """Of ``wanted`` ({topic: {key: value}}), the settings the topics do not have yet. Raises
+    FloodwallError when the brokers cannot describe them."""
+    futures = admin.describe_configs(
+        [ConfigResource(ResourceType.TOPIC, name) for name in wanted], request_timeout=timeout_s
+    )
+    differing: dict[str, dict[str, str]] = {}
+    for resource, future in futures.items():
+        try:
+            entries = future.result(timeout=timeout_s)
+        except (KafkaException, TimeoutError) as exc:
+            reason = exc.args[0] if exc.args else f"no answer within {timeout_s:g} s"
+            raise FloodwallError(
+                f"cannot read the settings of topic {resource.name!r} on {bootstrap_servers}: {reason}"
+            ) from None
+        have = {key: entry.value for key, entry in entries.items()}
+        changes = {k: v for k, v in wanted[resource.name].items() if have.get(k) != v}
+        if changes:
+            differing[resource.name] = changes
+    return differing
 
 
 class _TransientCreateError(Exception):

@@ -31,7 +31,7 @@ from floodwall.redact import error_line
 from floodwall.stack.config import StackSettings
 from floodwall.stack.down import postmaster_pid
 from floodwall.stack.layout import Layout
-from floodwall.stack.probes import ProbeFailed, brokers_registered, patroni_members, write_port_accepts_write
+from floodwall.stack.probes import ProbeFailed, broker_serves, patroni_members, write_port_accepts_write
 from floodwall.stack.procs import is_running
 from floodwall.stack.state import StackState, load_state
 from floodwall.stack.up import stack_up
@@ -204,9 +204,8 @@ class Chaos:
         return True
 
     def _brokers_back(self, killed: dict[str, int]) -> bool:
-        """Every killed broker runs again as a new process and the cluster lists all the brokers. The
-        metadata alone would not do: a broker killed a moment ago is listed until its registration
-        lapses, so "all registered" holds at once after a kill."""
+        """Every killed broker runs again as a new process, answers on its own port, and the cluster lists
+        all the brokers (stack.probes.broker_serves)."""
         processes = self._state().processes
         restarted = all(
             processes[part].pid != pid and is_running(processes[part]) for part, pid in killed.items()
@@ -214,9 +213,12 @@ class Chaos:
         if not restarted:
             return False
         try:
-            return brokers_registered(self._layout) >= len(self._layout.brokers)
-        except Exception:  # KafkaException (ProbeFailed) while they start
+            for node in self._layout.brokers:
+                if node.part in killed:
+                    broker_serves(self._layout, node)
+        except Exception:  # ProbeFailed (or a KafkaException) while they start
             return False
+        return True
 
     def _wait(self, condition: Callable[[], bool]) -> float | None:
         """The monotonic time ``condition`` first held, or None after RECOVERY_TIMEOUT_S."""

@@ -8,7 +8,12 @@ Contract of :class:`RecoveryWorker` (its :meth:`~RecoveryWorker.step` runs in th
 * **Order.** The spool is replayed in emit-sequence order, batch after batch, through one fresh client
   (idempotent: no reordering within a partition), and the producer goes online only once the spool is
   empty — checked under the shared lock, so no emit() slips in between the last replayed event and
-  going online. Per-key order therefore holds across the outage.
+  going online. Per-key order therefore holds across the outage. Idempotence does not cover a record
+  that *fails* (times out) while one queued behind it in its partition is still sent: that later one
+  would land first, and the replay of the failed one after it (the sink keeps the first copy of an
+  event). So a replay starts only once every partition has a leader (after a whole cluster restarts,
+  the topics are listed before their leaders are elected), and the first failure purges the client's
+  queue at once, before anything queued behind it is sent.
 * **Loss and repeats.** A spool segment is deleted only after the broker acknowledged every record in
   it; a replay that breaks off (broker gone again, client broken, close()) keeps the segment, so its
   acknowledged records are sent again next round (the event id lets the sink drop the repeat).
@@ -26,6 +31,7 @@ from collections.abc import Callable
 from functools import partial
 
 from confluent_kafka import KafkaError, Message, Producer
+from confluent_kafka.admin import ClusterMetadata  # type: ignore[attr-defined]  # documented there, not re-exported in the stub
 
 from floodwall.producers.faults import RestartReason, needs_new_client, restart_reason
 from floodwall.producers.lifecycle import ClientSupervisor
@@ -125,11 +131,7 @@ class RecoveryWorker:
             metadata = client.list_topics(timeout=PROBE_TIMEOUT_S)
         except Exception:  # KafkaException: broker still down
             return False
-        for name in self._topics:
-            topic = metadata.topics.get(name)
-            if topic is None or topic.error is not None or not topic.partitions:
-                return False
-        return True
+        return topics_led(metadata, self._topics)
 
     def _standby_error(self, generation: int, err: KafkaError) -> None:
         """error_cb of a standby client: once swapped in, its errors are the current client's."""
@@ -175,6 +177,8 @@ class RecoveryWorker:
             return False
         self._clients.wait_until(lambda: batch.settled() or self._interrupted(), deadline)
         if batch.failures:
+            # Nothing queued behind the failed record may reach the broker before its own next replay.
+            self._clients.client.purge(in_queue=True, in_flight=False, blocking=False)
             err = batch.failures[0]
             self._clients.go_offline(f"replay failed: {err.str()}", restart_reason(err))
             return False
@@ -209,6 +213,18 @@ class RecoveryWorker:
     def _interrupted(self) -> bool:
         clients = self._clients
         return self._closing.is_set() or clients.restart is not None or clients.failure is not None
+
+
+def topics_led(metadata: ClusterMetadata, topics: list[str]) -> bool:
+    """Every partition of ``topics`` is in ``metadata`` with a leader: records sent now are not left
+    queued behind a leader election, where they could time out while later ones get through."""
+    for name in topics:
+        topic = metadata.topics.get(name)
+        if topic is None or topic.error is not None or not topic.partitions:
+            return False
+        if any(p.leader < 0 or p.error is not None for p in topic.partitions.values()):
+            return False
+    return True
 
 
 class _ReplayBatch:

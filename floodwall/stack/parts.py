@@ -144,8 +144,8 @@ def _kafka_part(layout: Layout, node: KafkaNode, java: str) -> Part:
             ("broker_port (controller port)", node.controller_port),
         ),
         prepare=lambda: kafka.prepare_node(layout, node, java),
-        # Every broker registered: partitions can then be placed on all of them.
-        ready=lambda: probes.brokers_registered(layout),
+        # This broker serving and every broker registered: partitions can then be placed on all of them.
+        ready=lambda: probes.broker_serves(layout, node),
         cwd=node.home,
     )
 

@@ -17,7 +17,7 @@ from confluent_kafka.admin import AdminClient
 from floodwall.httpclient import ProbeFailed as ProbeFailed
 from floodwall.httpclient import http_get as http_get
 from floodwall.httpclient import http_json as http_json
-from floodwall.stack.layout import HOST, Layout, PgNode
+from floodwall.stack.layout import HOST, KafkaNode, Layout, PgNode
 
 
 def port_in_use(port: int, host: str = HOST) -> bool:
@@ -141,17 +141,20 @@ def broker_topics(layout: Layout, timeout_s: float = 3.0) -> dict[str, int]:
     return {name: len(t.partitions) for name, t in metadata.topics.items() if not name.startswith("__")}
 
 
-def brokers_registered(layout: Layout, timeout_s: float = 3.0) -> int:
-    """The number of brokers in the cluster's metadata; fails until all of the stack's have registered."""
-    admin = _quiet_admin(layout)
+def broker_serves(layout: Layout, node: KafkaNode, timeout_s: float = 3.0) -> None:
+    """``node`` itself answers a metadata request and the cluster lists all of the stack's brokers. The
+    cluster's metadata alone would not do after a restart: a broker killed a moment ago is listed until
+    its registration lapses, and its port may not be serving yet."""
+    admin = AdminClient({"bootstrap.servers": node.address, "socket.timeout.ms": 2000, "log_level": 0})
     try:
         metadata = admin.list_topics(timeout=timeout_s)
-    except Exception as exc:  # confluent-kafka raises KafkaException with a librdkafka error inside
-        raise ProbeFailed(f"broker {layout.bootstrap_servers}: {exc}") from None
+    except Exception as exc:  # KafkaException with a librdkafka error inside
+        raise ProbeFailed(f"broker {node.address}: {exc}") from None
+    if metadata.orig_broker_id != node.node_id:
+        raise ProbeFailed(f"broker {node.address}: answered by broker {metadata.orig_broker_id}")
     expected = len(layout.brokers)
     if len(metadata.brokers) < expected:
         raise ProbeFailed(f"{len(metadata.brokers)} of {expected} brokers registered")
-    return len(metadata.brokers)
 
 
 def group_coordinator_ready(layout: Layout, timeout_s: float = 3.0) -> None:

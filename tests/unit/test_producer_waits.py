@@ -16,6 +16,11 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka import KafkaError
+from confluent_kafka.admin import (  # type: ignore[attr-defined]  # documented there, not in the stub
+    ClusterMetadata,
+    PartitionMetadata,
+    TopicMetadata,
+)
 from prometheus_client import CollectorRegistry
 
 from floodwall.events.model import InventoryEvent
@@ -26,7 +31,7 @@ from floodwall.producers.lifecycle import ClientSupervisor
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.outbox import Outbox
 from floodwall.producers.producer import EventProducer
-from floodwall.producers.recovery import RecoveryWorker
+from floodwall.producers.recovery import RecoveryWorker, topics_led
 from floodwall.producers.spool import Spool, SpoolRecord
 from floodwall.settings import load_settings
 
@@ -227,3 +232,27 @@ def test_standby_client_errors_stay_with_the_standby_until_it_is_swapped_in(tmp_
     worker._standby_error(standby[0], fatal)  # now the current client's error: replace it
     assert not clients.online and _restart(clients) is RestartReason.FATAL
     outbox.close()
+
+
+def _metadata(leaders: dict[str, list[int]]) -> ClusterMetadata:
+    """Cluster metadata as the client returns it: ``{topic: [leader of partition 0, 1, …]}``."""
+    metadata = ClusterMetadata()
+    for name, partition_leaders in leaders.items():
+        topic = TopicMetadata()
+        topic.topic = name
+        for number, leader in enumerate(partition_leaders):
+            partition = PartitionMetadata()
+            partition.id, partition.leader = number, leader
+            topic.partitions[number] = partition
+        metadata.topics[name] = topic
+    return metadata
+
+
+def test_a_replay_waits_until_every_partition_has_a_leader() -> None:
+    # After a whole cluster restarts its topics are listed before their leaders are elected; records
+    # replayed then could time out while later ones of their partition get through.
+    topics = ["orders", "inventory"]
+    assert topics_led(_metadata({"orders": [1, 2], "inventory": [3, 1]}), topics)
+    assert not topics_led(_metadata({"orders": [1, -1], "inventory": [3, 1]}), topics)
+    assert not topics_led(_metadata({"orders": [1, 2]}), topics)  # a topic not there yet
+    assert not topics_led(_metadata({"orders": [1, 2], "inventory": []}), topics)
