@@ -6,7 +6,7 @@
    consumers); it starts ``floodwall consume`` processes and adds or removes them as the lag asks;
 3. measure, on the same database, what writing directly costs: the same mix, one transaction per event,
    16 writers at once (``--direct-write-s``), as the services did before Floodwall;
-4. generate a flash-sale trace (kept as ``REPORT_DIR/trace.fwt``, replayable) whose peak writes ~3.5x
+4. generate a flash-sale trace (kept as ``REPORT_DIR/trace.fwt``, replayable) whose peak writes ~3.3x
    the budget, and send it through the SDK on schedule, sampling lag, replicas, rows/s written and
    commit latency; Kafka holds what the budget does not let through;
 5. wait for the sink to drain at the budget and the autoscaler to scale back down, verify PostgreSQL
@@ -55,8 +55,7 @@ from floodwall.stack.up import stack_up
 
 log = logging.getLogger(__name__)
 
-SCALE_DOWN_WINDOW_S = 20.0  # the demo's autoscaler waits this long after a change before scaling down
-SETTLE_TIMEOUT_S = SCALE_DOWN_WINDOW_S + 30  # the window, a few 2 s ticks and the consumers' exit
+SETTLE_MARGIN_S = 30.0  # beyond the scale-down window: a few 2 s ticks and the consumers' exit
 QUIET_LOGGERS = (
     "floodwall.autoscaler",
     "floodwall.kafka.client",
@@ -74,7 +73,7 @@ class DemoSettings(ServiceSettings):
     seed: int = Field(7, ge=0, description="random seed of the traffic")
     report_dir: Path = Field(Path("floodwall-demo-report"), description="where the report files go")
     state_dir: Path = state_dir_field()
-    # The default sale's peak is ~3.5x this budget (3,000 events/s of ~4.3 rows each, with the SDK's
+    # The default sale's peak is ~3.3x this budget (3,000 events/s of ~4.3 rows each, with the SDK's
     # catch-up above the schedule): Kafka holds the difference and the fleet drains it at the budget.
     write_budget_rows_per_s: float = Field(
         4_000.0, ge=0, description="rows/s the consumer fleet may write (0 = unlimited)"
@@ -101,6 +100,10 @@ class DemoSettings(ServiceSettings):
         15.0, ge=1, le=120, description="chaos: how long every broker is down (longer than the SDK's 5 s "
         "delivery timeout under chaos, so events spool)",
     )  # fmt: skip
+    scale_down_window_s: float = Field(
+        20.0, ge=2, le=600, description="seconds the autoscaler waits after a change before scaling down "
+        "(after the drain the demo waits for it to go back to one consumer)",
+    )  # fmt: skip
     down: bool = Field(False, description="stop the stack at the end (default: leave it up to explore)")
 
 
@@ -123,7 +126,7 @@ def run_demo(demo: DemoSettings, console: Console) -> dict[str, Any]:
             "replica_max_rows_per_s": demo.replica_max_rows_per_s,
             "rows_per_event": demo.rows_per_event,
             "target_drain_s": 30,
-            "scale_down_window_s": SCALE_DOWN_WINDOW_S,
+            "scale_down_window_s": demo.scale_down_window_s,
             "consumer_log_dir": demo.report_dir / "consumers",
         },
     )
@@ -172,7 +175,8 @@ def run_demo(demo: DemoSettings, console: Console) -> dict[str, Any]:
         console.print("4/4 sending, draining, verifying")
         report = execute(
             traffic, trace, console, probes={"replicas": fleet.current}, scenario=scenario,
-            settle=lambda: _wait_for_scale_down(fleet, console), health=health,
+            settle=lambda: _wait_for_scale_down(fleet, demo.scale_down_window_s + SETTLE_MARGIN_S, console),
+            health=health,
             on_start=chaos.start if chaos is not None else None,
             producer_overrides={"delivery_timeout_s": DELIVERY_TIMEOUT_S} if chaos is not None else None,
         )  # fmt: skip
@@ -261,13 +265,13 @@ def _measure_direct(demo: DemoSettings, traffic: LoadgenSettings, console: Conso
     return result
 
 
-def _wait_for_scale_down(fleet: DemoFleet, console: Console) -> None:
-    """Drained: give the autoscaler its scale-down window (and a few ticks) to go back to one replica,
-    so the chart shows the fleet shrinking after the sale."""
+def _wait_for_scale_down(fleet: DemoFleet, timeout_s: float, console: Console) -> None:
+    """Drained: give the autoscaler its scale-down window (and a few ticks: ``timeout_s`` in all) to go
+    back to one replica, so the chart shows the fleet shrinking after the sale."""
     if (fleet.current() or 0) <= 1:
         return
-    console.print(f"drained; waiting up to {SETTLE_TIMEOUT_S:.0f} s for the autoscaler to scale back down")
-    deadline = time.monotonic() + SETTLE_TIMEOUT_S
+    console.print(f"drained; waiting up to {timeout_s:.0f} s for the autoscaler to scale back down")
+    deadline = time.monotonic() + timeout_s
     while (fleet.current() or 0) > 1 and time.monotonic() < deadline:
         time.sleep(1)
 

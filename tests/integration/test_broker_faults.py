@@ -51,7 +51,7 @@ def busiest_leader(layout: Layout, topics: list[str]) -> int:
 
 @pytest.fixture
 def fleet_on_three(stack3: RunningStack, tmp_path: Path) -> Iterator[tuple[Workload, Fleet]]:
-    workload = Workload(Layout(stack3.settings), orders=150_000, restocks=20_000)
+    workload = Workload(Layout(stack3.settings), orders=80_000, restocks=10_000)
     fleet = Fleet(workload, tmp_path)
     yield workload, fleet
     fleet.stop_all()

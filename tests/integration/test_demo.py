@@ -20,7 +20,7 @@ pytestmark = pytest.mark.integration
 def test_demo_with_chaos_replays_a_flash_sale_and_reports_pass(stack: RunningStack, tmp_path: Path) -> None:
     report_dir = tmp_path / "report"
     done = floodwall("demo", "--duration", "30", "--rate", "1500", "--direct-write-s", "2", "--chaos",
-                     "--chaos-outage-s", "5", "--report-dir", str(report_dir),
+                     "--chaos-outage-s", "5", "--scale-down-window-s", "10", "--report-dir", str(report_dir),
                      "--state-dir", str(stack.settings.state_dir), timeout=900)  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "PASS" in done.stdout and "Traceback" not in done.stderr
@@ -53,6 +53,7 @@ def test_demo_with_chaos_replays_a_flash_sale_and_reports_pass(stack: RunningSta
     assert (report_dir / "trace.fwt").exists()
     state = load_state(stack.settings.state_dir)
     assert state is not None and all(is_running(r) for r in state.processes.values()), "stack left up"
+    stack.state = state  # the chaos restarted parts: the next tests must see their new processes
     consumers = list((report_dir / "consumers").glob("consumer-*.log"))
     stopped = [p for p in consumers if "leaving" in p.read_text() or "SIGTERM" in p.read_text()]
     assert len(stopped) >= len(consumers) - 1, "every consumer but the one killed by the chaos left cleanly"

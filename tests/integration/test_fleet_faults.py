@@ -46,7 +46,7 @@ def test_kill_9_consumers_repeatedly_while_three_ingest(
     ingest: Ingest,
     record_figure: Callable[[str, str], None],
 ) -> None:
-    workload, fleet = ingest(orders=180_000, restocks=20_000)
+    workload, fleet = ingest(orders=90_000, restocks=10_000)
     fleet.start(3)
     rng = random.Random(4)
     kills = 0
@@ -77,7 +77,7 @@ def test_scale_1_to_3_to_1_during_ingestion(
     ingest: Ingest,
     record_figure: Callable[[str, str], None],
 ) -> None:
-    workload, fleet = ingest(orders=100_000, restocks=20_000)
+    workload, fleet = ingest(orders=50_000, restocks=10_000)
     fleet.start(1)
     wait_for(workload, 0.15)
     fleet.start(2)  # scale up: a rebalance hands partitions to the newcomers
@@ -97,7 +97,7 @@ def test_patroni_primary_killed_during_ingestion(
     ingest: Ingest,
     record_figure: Callable[[str, str], None],
 ) -> None:
-    workload, fleet = ingest(orders=100_000, restocks=20_000)
+    workload, fleet = ingest(orders=60_000, restocks=10_000)
     fleet.start(2)
     wait_for(workload, 0.25)
     node = leader(Layout(stack.settings))
