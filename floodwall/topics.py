@@ -96,7 +96,11 @@ def _topic_names(admin: AdminClient, bootstrap_servers: str, timeout_s: float) -
     try:
         return set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
-        raise FloodwallError(f"cannot list topics on {bootstrap_servers}: {exc.args[0]}") from None
+        err = exc.args[0]
+        reason = err.str() if isinstance(err, KafkaError) else str(err)
+        raise FloodwallError(
+            f"cannot list topics: no answer from {bootstrap_servers} within {timeout_s:g} s ({reason})"
+        ) from None
 
 
 def _differing_configs(
