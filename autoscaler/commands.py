@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from pathlib import Path
 from typing import Any
 
 from floodwall.autoscaler.config import (
@@ -19,6 +20,7 @@ from floodwall.autoscaler.config import (
     SimulationSettings,
     build_policy,
 )
+from floodwall.autoscaler.familyrun import render, run_family, stderr_progress
 from floodwall.autoscaler.fleetmodel import FleetParams
 from floodwall.autoscaler.simulate import FLEET_MODES, SimParams, SimResult, compare, enforces_budget
 from floodwall.autoscaler.traces import Trace, load_trace, shipped_names
@@ -65,10 +67,27 @@ def _register_simulate(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     )
     simulate.add_argument(
         "--trace",
-        default="flash-sale",
+        default=None,
         metavar="NAME|FILE",
         help=f"a shipped trace ({', '.join(shipped_names())}) or a CSV file t_s,events_per_s[,db_up] "
         "(default flash-sale)",
+    )
+    simulate.add_argument(
+        "--family",
+        type=_family_size,
+        metavar="N",
+        help="instead of one trace, N generated ones (spikes, repeated spikes, bursts, ramps, day curves, "
+        "failovers, noise: docs/autoscaler.md); prints wins/ties/losses against KEDA per figure and "
+        "checks the policy's promises trace by trace",
+    )
+    simulate.add_argument(
+        "--seed", type=int, default=1, metavar="S", help="with --family: the family's seed (default 1)"
+    )
+    simulate.add_argument(
+        "--family-out",
+        type=Path,
+        metavar="DIR",
+        help="with --family: where the worst traces go as CSV (default floodwall-family-<seed>)",
     )
     simulate.add_argument(
         "--policies",
@@ -100,14 +119,26 @@ def _policy_names(text: str) -> list[PolicyName]:
     return [n for n in POLICIES if n in names]
 
 
+def _family_size(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if not 1 <= n <= 10_000:
+        raise argparse.ArgumentTypeError(f"a number of traces from 1 to 10,000, got {text!r}")
+    return n
+
+
 def _simulate(args: argparse.Namespace) -> int:
     names = _policy_names(args.policies)
     sim = settings_from_args(SimulationSettings, args)
     policy_settings = settings_from_args(AutoscalerSettings, args).model_copy(
         update={"write_budget_rows_per_s": sim.write_budget_rows_per_s}
     )
-    trace = load_trace(args.trace)
     params = sim_params(sim, policy_settings)
+    if args.family is not None:
+        return _simulate_family(args, names, policy_settings, params)
+    trace = load_trace(args.trace or "flash-sale")
     results = compare([build_policy(policy_settings, n) for n in names], trace, params, args.fleet)
     if args.json:
         print(json.dumps({r.policy: r.summary() for r in results}, indent=2))
@@ -115,6 +146,20 @@ def _simulate(args: argparse.Namespace) -> int:
         print(describe(trace, params, args.fleet, names))
         print()
         print(table(results))
+    return 0
+
+
+def _simulate_family(
+    args: argparse.Namespace, names: list[PolicyName], policy: AutoscalerSettings, params: SimParams
+) -> int:
+    if args.trace is not None:
+        raise ConfigError("--trace and --family exclude each other: one trace, or a generated family")
+    if "keda" not in names or len(names) < 2:
+        raise ConfigError("--family judges each policy against KEDA's: --policies must list keda and another")
+    out_dir = args.family_out or Path(f"floodwall-family-{args.seed}")
+    policies = [build_policy(policy, n) for n in names]
+    outcome = run_family(policies, params, args.fleet, args.family, args.seed, out_dir, stderr_progress)
+    print(json.dumps(outcome.as_json(), indent=2) if args.json else render(outcome))
     return 0
 
 

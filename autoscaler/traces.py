@@ -13,6 +13,7 @@ import bisect
 import csv
 import io
 from dataclasses import dataclass
+from functools import cached_property
 from importlib import resources
 from pathlib import Path
 
@@ -38,10 +39,13 @@ class Trace:
     def duration_s(self) -> int:
         return int(self.points[-1].t_s)
 
+    @cached_property
+    def _times(self) -> list[float]:
+        return [p.t_s for p in self.points]  # looked up every simulated second: built once
+
     def rate_at(self, t: float) -> float:
         """Events/s at ``t`` (linear between points, the last value after the end)."""
-        times = [p.t_s for p in self.points]
-        i = bisect.bisect_right(times, t) - 1
+        i = bisect.bisect_right(self._times, t) - 1
         if i >= len(self.points) - 1:
             return self.points[-1].events_per_s
         a, b = self.points[max(i, 0)], self.points[max(i, 0) + 1]
@@ -50,8 +54,7 @@ class Trace:
 
     def db_up_at(self, t: float) -> bool:
         """Whether the primary takes writes at ``t`` (the last point at or before ``t`` says)."""
-        times = [p.t_s for p in self.points]
-        return self.points[max(bisect.bisect_right(times, t) - 1, 0)].db_up
+        return self.points[max(bisect.bisect_right(self._times, t) - 1, 0)].db_up
 
     def events_between(self, t0: float, t1: float) -> float:
         """Events arriving in ``[t0, t1)`` (trapezoid: exact for a linear rate)."""
@@ -65,6 +68,17 @@ class Trace:
         """The last whole second at which the rate is at least half its peak: where ``drain_s`` starts."""
         peak = self.peak_events_per_s
         return max(t for t in range(self.duration_s + 1) if self.rate_at(t) >= peak / 2)
+
+
+def trace_csv(trace: Trace) -> str:
+    """``trace`` in the file format above (its description as the first comment): what
+    :func:`parse_trace` reads back as the same points."""
+    lines = [
+        f"# {trace.description}" if trace.description else "# (no description)",
+        "t_s,events_per_s,db_up",
+    ]
+    lines += [f"{p.t_s:g},{p.events_per_s:.3f},{int(p.db_up)}" for p in trace.points]
+    return "\n".join(lines) + "\n"
 
 
 def shipped_names() -> list[str]:
