@@ -95,6 +95,13 @@ class AutoscalerSettings(SinkGroupSettings):
         description="floodwall: scale down only after this long since the last change, to the "
         "highest recommendation within it",
     )
+    scale_down_window_max_s: float = Field(
+        600.0,
+        ge=0,
+        description="floodwall: when scale-ups recur less than this apart, the scale-down window "
+        "stretches to 1.25x their gap, up to this (keeps replicas through the lull between bursts; "
+        "at most scale_down_window_s: never stretched)",
+    )
     scale_down_max_fraction: float = Field(
         1.0, gt=0, le=1, description="floodwall: largest fraction of the replicas removed in one step"
     )
@@ -176,6 +183,7 @@ def floodwall_params(settings: AutoscalerSettings) -> FloodwallParams:
         activation_lag_threshold=settings.activation_lag_threshold,
         scale_down_dead_band=settings.scale_down_dead_band,
         scale_down_window_s=settings.scale_down_window_s,
+        scale_down_window_max_s=max(settings.scale_down_window_max_s, settings.scale_down_window_s),
         scale_down_max_fraction=settings.scale_down_max_fraction,
         # Replicas decided now are working only after they start, and a wrong count is corrected only
         # after the next tick's replicas start: size for the rate at the end of both.

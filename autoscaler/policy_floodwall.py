@@ -30,15 +30,21 @@ Rules, in the order they are applied (each has its own reason code):
    (``hold_dead_band``), only to the highest recommendation of the last ``scale_down_window_s`` and only
    once that long has passed since the last change (``stabilizing``), at most ``scale_down_max_fraction``
    of the replicas at a time (``scale_down_step``, else ``scale_down``). Every membership change stops the
-   whole consumer group for a rebalance, so each avoided change is throughput kept.
+   whole consumer group for a rebalance, so each avoided change is throughput kept. When bursts recur
+   (the last scale-ups less than ``scale_down_window_max_s`` apart) the window stretches to 1.25x their
+   gap (:meth:`FloodwallPolicy.window_s`): the next burst is likely that far behind the last.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field, replace
 
 from floodwall.autoscaler.model import Decision, Snapshot, ceil_div, prune_before
+
+RECURRENCE_MEMORY = 3  # scale-ups remembered: two gaps between bursts
+RECURRENCE_MARGIN = 1.25  # the stretched window covers this much more than the gap seen
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class FloodwallParams:
     activation_lag_threshold: int = 0
     scale_down_dead_band: float = 0.2
     scale_down_window_s: float = 120.0
+    scale_down_window_max_s: float = 600.0  # how far the window stretches for bursts that recur
     scale_down_max_fraction: float = 1.0
     scale_up_lead_s: float = 9.3  # one 5 s tick + a replica's start and rebalance (4.3 s); 0 = no projection
 
@@ -67,6 +74,8 @@ class FloodwallParams:
             raise ValueError("need 0 <= scale_down_dead_band < 1 and 0 < scale_down_max_fraction <= 1")
         if self.scale_up_lead_s < 0:
             raise ValueError("scale_up_lead_s must not be negative")
+        if self.scale_down_window_max_s < self.scale_down_window_s:
+            raise ValueError("scale_down_window_max_s must be at least scale_down_window_s")
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,7 @@ class FloodwallState:
     last_rise: float = 0.0  # events/s the ingress rose by at the last tick (a ramp rises twice)
     draining: bool = False  # the backlog, not the ingress, sets the size
     drained_since_s: float | None = None  # when the last drain ended (None: no drain seen)
+    scale_ups: tuple[float, ...] = ()  # when the latest scale-ups were decided (for recurring bursts)
 
 
 @dataclass(frozen=True)
@@ -137,7 +147,7 @@ class FloodwallPolicy:
         if zero is not None:
             return zero, replace(state, last_change_s=now, recommendations=())
         target = max(sizing.target, 1)
-        window_start = now - self.params.scale_down_window_s
+        window_start = now - self.window_s(state)
         recommendations = (*prune_before(state.recommendations, window_start), (now, target))
         state = replace(state, recommendations=recommendations)
         if current > sizing.hard_cap:
@@ -271,12 +281,9 @@ class FloodwallPolicy:
         since_change = None if state.last_change_s is None else now - state.last_change_s
         # After a drain the window must be watched in full before the first step down.
         watched = math.inf if state.drained_since_s is None else now - state.drained_since_s
-        if (
-            highest >= current
-            or watched < p.scale_down_window_s
-            or (since_change is not None and since_change < p.scale_down_window_s)
-        ):
-            window = f"{p.scale_down_window_s:g} s window (highest recent recommendation {highest})"
+        window_s = self.window_s(state)
+        if highest >= current or watched < window_s or (since_change is not None and since_change < window_s):
+            window = f"{window_s:g} s window (highest recent recommendation {highest})"
             return Decision(current, "stabilizing", f"{detail}; waiting out the {window}"), state
         step = max(1, math.floor(current * p.scale_down_max_fraction))
         desired = max(floor, highest, current - step)
@@ -293,4 +300,18 @@ class FloodwallPolicy:
     ) -> tuple[Decision, FloodwallState]:
         if desired != current:
             state = replace(state, last_change_s=now)
+        if desired > current > 0:
+            state = replace(state, scale_ups=(*state.scale_ups[-(RECURRENCE_MEMORY - 1) :], now))
         return Decision(desired, reason, f"{detail}; {current} -> {desired}"), state
+
+    def window_s(self, state: FloodwallState) -> float:
+        """The scale-down window: ``scale_down_window_s``, stretched when bursts recur. When the latest
+        scale-ups came less than ``scale_down_window_max_s`` apart, the next burst is likely that far
+        behind the last one: the window then covers 1.25x their longest gap (at most the maximum), so
+        the fleet keeps its replicas through the lull instead of paying a rebalance down and another up.
+        Bursts further apart than the maximum leave the window as it is."""
+        p = self.params
+        gaps = [b - a for a, b in itertools.pairwise(state.scale_ups)]
+        if not gaps or max(gaps) > p.scale_down_window_max_s:
+            return p.scale_down_window_s
+        return min(p.scale_down_window_max_s, max(p.scale_down_window_s, RECURRENCE_MARGIN * max(gaps)))

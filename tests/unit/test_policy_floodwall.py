@@ -320,3 +320,36 @@ def test_a_single_step_the_running_replicas_absorb_is_not_projected() -> None:
     # replicas where 240/s alone needs 1.
     ramp = [snap(at=0, ingress=80), snap(at=2, ingress=160), snap(at=4, ingress=240)]
     assert [d.desired for d in run(FloodwallPolicy(slow), ramp)] == [1, 1, 2]
+
+
+# --- recurring bursts -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("scale_ups", "window"),
+    [
+        pytest.param((), 120, id="no-scale-up-yet"),
+        pytest.param((300.0,), 120, id="one-burst-says-nothing-of-the-next"),
+        pytest.param((100.0, 300.0), 250, id="bursts-200-s-apart-hold-1.25x-that"),
+        pytest.param((100.0, 150.0), 120, id="never-shorter-than-the-window"),
+        pytest.param((0.0, 550.0), 600, id="stretched-at-most-to-the-maximum"),
+        pytest.param((0.0, 800.0), 120, id="bursts-further-apart-than-the-maximum-do-not-stretch"),
+    ],
+)
+def test_the_scale_down_window_stretches_for_bursts_that_recur(
+    scale_ups: tuple[float, ...], window: float
+) -> None:
+    assert FloodwallPolicy().window_s(replace(LONG_AGO, scale_ups=scale_ups)) == window
+
+
+def test_scale_ups_are_remembered_and_a_stretched_window_keeps_the_replicas_through_the_lull() -> None:
+    policy = FloodwallPolicy()
+    state = replace(LONG_AGO, scale_ups=(0.0, 200.0))  # two bursts 200 s apart: a 250 s window
+    s = snap([0] * 12, current=3, ingress=1_000, at=450.0)  # 250 s after the last change: the window
+    decision, _ = policy.decide(s, replace(state, last_change_s=210.0))
+    assert (decision.desired, decision.reason) == (3, "stabilizing")
+    unstretched = replace(DEFAULT, scale_down_window_max_s=DEFAULT.scale_down_window_s)
+    decision, _ = FloodwallPolicy(unstretched).decide(s, replace(state, last_change_s=210.0))
+    assert decision.desired == 1  # the plain 120 s window has passed: down at once
+    up, after = policy.decide(snap([0] * 12, current=1, ingress=20_000, at=700.0), state)
+    assert up.desired == 3 and after.scale_ups == (0.0, 200.0, 700.0)
