@@ -93,6 +93,7 @@ class FloodwallState:
     draining: bool = False  # the backlog, not the ingress, sets the size
     drained_since_s: float | None = None  # when the last drain ended (None: no drain seen)
     scale_ups: tuple[float, ...] = ()  # when the latest scale-ups were decided (for recurring bursts)
+    last_desired: int | None = None  # the previous decision: replacing a lost replica is no scale-up
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,10 @@ class FloodwallPolicy:
         return FloodwallState()
 
     def decide(self, snapshot: Snapshot, state: FloodwallState) -> tuple[Decision, FloodwallState]:
+        decision, state = self._decide(snapshot, state)
+        return decision, replace(state, last_desired=decision.desired)
+
+    def _decide(self, snapshot: Snapshot, state: FloodwallState) -> tuple[Decision, FloodwallState]:
         now, current = snapshot.at_s, snapshot.current_replicas
         sizing = self._size(snapshot, state)
         if snapshot.ingress_events_per_s is not None:
@@ -300,7 +305,8 @@ class FloodwallPolicy:
     ) -> tuple[Decision, FloodwallState]:
         if desired != current:
             state = replace(state, last_change_s=now)
-        if desired > current > 0:
+        # Demand rising, not a crashed replica replaced (the count back to what was decided before).
+        if desired > current > 0 and desired > (state.last_desired or 0):
             state = replace(state, scale_ups=(*state.scale_ups[-(RECURRENCE_MEMORY - 1) :], now))
         return Decision(desired, reason, f"{detail}; {current} -> {desired}"), state
 

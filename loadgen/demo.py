@@ -127,6 +127,8 @@ def run_demo(demo: DemoSettings, console: Console) -> dict[str, Any]:
             "rows_per_event": demo.rows_per_event,
             "target_drain_s": 30,
             "scale_down_window_s": demo.scale_down_window_s,
+            # One sale: no recurring bursts to learn from, and the demo waits for this window to pass.
+            "scale_down_window_max_s": demo.scale_down_window_s,
             "consumer_log_dir": demo.report_dir / "consumers",
         },
     )

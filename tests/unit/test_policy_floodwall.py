@@ -353,3 +353,11 @@ def test_scale_ups_are_remembered_and_a_stretched_window_keeps_the_replicas_thro
     assert decision.desired == 1  # the plain 120 s window has passed: down at once
     up, after = policy.decide(snap([0] * 12, current=1, ingress=20_000, at=700.0), state)
     assert up.desired == 3 and after.scale_ups == (0.0, 200.0, 700.0)
+
+
+def test_a_lost_replica_replaced_is_not_a_burst() -> None:
+    policy = FloodwallPolicy()
+    _, state = policy.decide(snap([0] * 12, current=1, ingress=20_000, at=10.0), LONG_AGO)
+    assert state.scale_ups == (10.0,) and state.last_desired == 3
+    _, state = policy.decide(snap([0] * 12, current=2, ingress=20_000, at=15.0), state)  # one was killed
+    assert state.scale_ups == (10.0,)  # back to 3: a replacement, not rising demand
