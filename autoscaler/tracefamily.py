@@ -21,7 +21,6 @@ it is when it is replayed.
 
 from __future__ import annotations
 
-import itertools
 import math
 import random
 from collections.abc import Callable
@@ -158,34 +157,34 @@ _SHAPE_BUILDERS: dict[str, Callable[[random.Random, float], tuple[list[_Knot], s
 # ---- assembly ---------------------------------------------------------------------------------------
 
 
-def _rate_at(knots: list[_Knot], baseline: float, t: int) -> float:
-    """The piecewise-linear rate of ``knots`` at ``t`` (the baseline before the first and after the last
-    knot of a shape that returns to it; the last knot's rate after a ramp that stays up)."""
-    if not knots or t <= knots[0].t:
-        return knots[0].rate if knots else baseline
-    for a, b in itertools.pairwise(knots):
-        if a.t <= t <= b.t:
-            return a.rate if b.t == a.t else a.rate + (t - a.t) / (b.t - a.t) * (b.rate - a.rate)
-    return knots[-1].rate
+def _shape_trace(knots: list[_Knot]) -> Trace:
+    """The knots as a trace from 0 to DURATION_S: the first knot's rate before it, the last one's after
+    (a spike is back at its baseline there, a ramp stays up)."""
+    points = [TracePoint(float(k.t), k.rate, True) for k in knots]
+    if knots[0].t > 0:
+        points.insert(0, TracePoint(0.0, knots[0].rate, True))
+    if knots[-1].t < DURATION_S:
+        points.append(TracePoint(float(DURATION_S), knots[-1].rate, True))
+    return Trace(name="shape", description="", points=tuple(points))
 
 
 def _with_noise(rng: random.Random, knots: list[_Knot], amplitude: float) -> list[_Knot]:
     """The shape sampled every NOISE_STEP_S seconds, each sample multiplied by 1 ± up to ``amplitude``."""
-    baseline = knots[0].rate if knots else 0.0
+    shape = _shape_trace(knots)
     return [
-        _Knot(t, _rate_at(knots, baseline, t) * (1 + rng.uniform(-amplitude, amplitude)))
+        _Knot(t, shape.rate_at(t) * (1 + rng.uniform(-amplitude, amplitude)))
         for t in range(0, DURATION_S + 1, NOISE_STEP_S)
     ]
 
 
 def _points(knots: list[_Knot], down: tuple[int, int] | None) -> tuple[TracePoint, ...]:
     """Trace points at every knot second plus 0, the end and the failover's edges (strictly increasing)."""
-    baseline = knots[0].rate
+    shape = _shape_trace(knots)
     seconds = {0, DURATION_S, *(k.t for k in knots if 0 <= k.t <= DURATION_S)}
     if down is not None:
         seconds |= set(down)
     points = []
     for t in sorted(seconds):
         up = down is None or not down[0] <= t < down[1]
-        points.append(TracePoint(float(t), max(0.0, _rate_at(knots, baseline, t)), up))
+        points.append(TracePoint(float(t), max(0.0, shape.rate_at(t)), up))
     return tuple(points)

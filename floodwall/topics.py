@@ -13,6 +13,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import (  # type: ignore[attr-defined]
     AdminClient,
     AlterConfigOpType,
+    ClusterMetadata,
     ConfigEntry,
     ConfigResource,
     NewTopic,
@@ -91,10 +92,27 @@ def ensure_topics(
     ]
 
 
+def led_topics(metadata: ClusterMetadata, names: list[str]) -> dict[str, int]:
+    """{topic: partitions} of those ``names`` whose every partition has a leader in ``metadata``."""
+    led = {}
+    for name in names:
+        topic = metadata.topics.get(name)
+        if topic is None or topic.error is not None or not topic.partitions:
+            continue
+        if all(p.leader >= 0 and p.error is None for p in topic.partitions.values()):
+            led[name] = len(topic.partitions)
+    return led
+
+
 def _topic_names(admin: AdminClient, bootstrap_servers: str, timeout_s: float) -> set[str]:
     """The topics the cluster has. Raises FloodwallError when no broker answers."""
+    return set(_metadata(admin, bootstrap_servers, timeout_s).topics)
+
+
+def _metadata(admin: AdminClient, bootstrap_servers: str, timeout_s: float) -> ClusterMetadata:
+    """The cluster's metadata. Raises FloodwallError when no broker answers."""
     try:
-        return set(admin.list_topics(timeout=timeout_s).topics)
+        return admin.list_topics(timeout=timeout_s)
     except KafkaException as exc:
         err = exc.args[0]
         reason = err.str() if isinstance(err, KafkaError) else str(err)
@@ -231,17 +249,7 @@ def _wait_for_leaders(
     acknowledged; a client that used it at once would get "unknown topic" from a broker not yet told."""
     deadline = time.monotonic() + timeout_s
     while True:
-        try:
-            metadata = admin.list_topics(timeout=timeout_s)
-        except KafkaException as exc:
-            raise FloodwallError(f"cannot list topics on {bootstrap_servers}: {exc.args[0]}") from None
-        led = {
-            name: len(metadata.topics[name].partitions)
-            for name in names
-            if name in metadata.topics
-            and metadata.topics[name].partitions
-            and all(p.leader >= 0 for p in metadata.topics[name].partitions.values())
-        }
+        led = led_topics(_metadata(admin, bootstrap_servers, timeout_s), names)
         if len(led) == len(names) or time.monotonic() > deadline:
             return led
         time.sleep(0.1)

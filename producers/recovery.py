@@ -38,6 +38,7 @@ from floodwall.producers.lifecycle import ClientSupervisor
 from floodwall.producers.metrics import ProducerMetrics
 from floodwall.producers.outbox import Outbox
 from floodwall.producers.spool import SpoolRecord
+from floodwall.topics import led_topics
 
 log = logging.getLogger(__name__)
 
@@ -218,13 +219,7 @@ class RecoveryWorker:
 def topics_led(metadata: ClusterMetadata, topics: list[str]) -> bool:
     """Every partition of ``topics`` is in ``metadata`` with a leader: records sent now are not left
     queued behind a leader election, where they could time out while later ones get through."""
-    for name in topics:
-        topic = metadata.topics.get(name)
-        if topic is None or topic.error is not None or not topic.partitions:
-            return False
-        if any(p.leader < 0 or p.error is not None for p in topic.partitions.values()):
-            return False
-    return True
+    return len(led_topics(metadata, topics)) == len(topics)
 
 
 class _ReplayBatch:

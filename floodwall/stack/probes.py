@@ -123,17 +123,15 @@ def haproxy_backends(layout: Layout) -> dict[str, dict[str, str]]:
     return result
 
 
-def _quiet_admin(layout: Layout) -> AdminClient:
+def _quiet_admin(bootstrap_servers: str) -> AdminClient:
     # log_level 0: a probe reports its failure itself; librdkafka's "connection refused" lines while a
     # broker starts would only bury the progress lines of `stack up`.
-    return AdminClient(
-        {"bootstrap.servers": layout.bootstrap_servers, "socket.timeout.ms": 2000, "log_level": 0}
-    )
+    return AdminClient({"bootstrap.servers": bootstrap_servers, "socket.timeout.ms": 2000, "log_level": 0})
 
 
 def broker_topics(layout: Layout, timeout_s: float = 3.0) -> dict[str, int]:
     """{topic: partition count} from the broker's metadata."""
-    admin = _quiet_admin(layout)
+    admin = _quiet_admin(layout.bootstrap_servers)
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except Exception as exc:  # confluent-kafka raises KafkaException with a librdkafka error inside
@@ -145,7 +143,7 @@ def broker_serves(layout: Layout, node: KafkaNode, timeout_s: float = 3.0) -> No
     """``node`` itself answers a metadata request and the cluster lists all of the stack's brokers. The
     cluster's metadata alone would not do after a restart: a broker killed a moment ago is listed until
     its registration lapses, and its port may not be serving yet."""
-    admin = AdminClient({"bootstrap.servers": node.address, "socket.timeout.ms": 2000, "log_level": 0})
+    admin = _quiet_admin(node.address)
     try:
         metadata = admin.list_topics(timeout=timeout_s)
     except Exception as exc:  # KafkaException with a librdkafka error inside
@@ -161,7 +159,7 @@ def group_coordinator_ready(layout: Layout, timeout_s: float = 3.0) -> None:
     """A consumer group's coordinator answers: the offsets topic exists and has leaders. On a new cluster
     the first group request creates that topic; until it is ready, OffsetFetch requests fail (and one
     client library crashes on them: floodwall/offsets.py), so `stack up` waits for it."""
-    admin = _quiet_admin(layout)
+    admin = _quiet_admin(layout.bootstrap_servers)
     try:
         admin.describe_consumer_groups(["floodwall-stack-probe"], request_timeout=timeout_s)[
             "floodwall-stack-probe"
