@@ -90,13 +90,13 @@ class AutoscalerSettings(SinkGroupSettings):
         0.2, ge=0, lt=1, description="floodwall: scale down only to a count left with this headroom"
     )
     scale_down_window_s: float = Field(
-        120.0,
+        300.0,
         ge=0,
         description="floodwall: scale down only after this long since the last change, to the "
         "highest recommendation within it",
     )
     scale_down_window_max_s: float = Field(
-        600.0,
+        1200.0,
         ge=0,
         description="floodwall: when scale-ups recur less than this apart, the scale-down window "
         "stretches to 1.25x their gap, up to this (keeps replicas through the lull between bursts; "
@@ -109,7 +109,7 @@ class AutoscalerSettings(SinkGroupSettings):
         4.3,
         ge=0,
         description="floodwall: seconds from starting a replica until it applies events (process start "
-        "~1 s + group rebalance ~3.3 s, measured); with tick_s, how far a rising ingress is projected",
+        "~1 s + group rebalance ~3.3 s, measured); with two tick_s, how far a rising ingress is projected",
     )
     keda_lag_threshold: int = Field(10, gt=0, description="keda: lagThreshold (target lag per replica)")
     keda_activation_lag_threshold: int = Field(0, ge=0, description="keda: activationLagThreshold")
@@ -187,7 +187,7 @@ def floodwall_params(settings: AutoscalerSettings) -> FloodwallParams:
         scale_down_max_fraction=settings.scale_down_max_fraction,
         # Replicas decided now are working only after they start, and a wrong count is corrected only
         # after the next tick's replicas start: size for the rate at the end of both.
-        scale_up_lead_s=settings.tick_s + settings.replica_start_s,
+        scale_up_lead_s=2 * settings.tick_s + settings.replica_start_s,
     )
 
 

@@ -12,16 +12,20 @@ Rules, in the order they are applied (each has its own reason code):
 3. **Size by rate**: ``needed = ingress + backlog ÷ target_drain_s`` events/s and
    ``replicas = ceil(needed ÷ per-replica throughput)``, the throughput measured (one unthrottled replica)
    or else the configured estimate. A rising ingress is projected ``scale_up_lead_s`` ahead (its slope
-   since the last tick; the settings make it one tick plus a replica's start-up and rebalance): replicas
-   added now work only after they start, and a count too low is corrected only by the next tick's, so on
-   a ramp they are sized for the rate they will meet — one step instead of a staircase of rebalances.
+   since the last tick; the settings make it two ticks plus a replica's start-up and rebalance): replicas
+   added now work only after they start, and the count must still do when the tick after that could
+   correct it, so on a ramp they are sized for the rate they will meet — one step instead of a staircase
+   of rebalances. A rise counts once it has overrun the running replicas: the window's average rate above
+   their capacity, or a replica at its limit while the backlog grew (the average trails a steep rise).
 4. **Caps** — ``capped_budget``: never more replicas than the write budget can feed,
    ``ceil(budget events/s ÷ per-replica throughput)`` (the consumers split the budget by partitions, so the
    last replica runs partly throttled and the database never sees more than the budget);
    ``capped_partitions``: never more than the partitions with lag can use (at least what the ingress alone
    needs, at most the partitions of the largest topic); ``capped_max``; ``floor_min``.
 5. **Up at once** (``scale_up_ingress`` when the ingress alone outruns the fleet, else
-   ``scale_up_backlog``). The budget and ``max_replicas`` caps also apply at once downward.
+   ``scale_up_backlog``), to a count that leaves the dead band's headroom (rule 7) within the caps: one
+   sized to the bare need is one tick of noise or the rest of a ramp away from a second rebalance. The
+   budget and ``max_replicas`` caps also apply at once downward.
 6. **Never down while draining** (``hold_draining``): while the backlog, not the ingress, sets the size
    and the fleet is consuming it, removing a replica would stall the whole group mid-drain (a backlog
    that nothing consumed since the last tick is not held for). Recommendations made during the drain were
@@ -30,9 +34,12 @@ Rules, in the order they are applied (each has its own reason code):
    (``hold_dead_band``), only to the highest recommendation of the last ``scale_down_window_s`` and only
    once that long has passed since the last change (``stabilizing``), at most ``scale_down_max_fraction``
    of the replicas at a time (``scale_down_step``, else ``scale_down``). Every membership change stops the
-   whole consumer group for a rebalance, so each avoided change is throughput kept. When bursts recur
-   (the last scale-ups less than ``scale_down_window_max_s`` apart) the window stretches to 1.25x their
-   gap (:meth:`FloodwallPolicy.window_s`): the next burst is likely that far behind the last.
+   whole consumer group for a rebalance, so each avoided change is throughput kept. The window keeps the
+   counts that would have been held (with the dead band's headroom). While the need is still falling —
+   the window allows a step to an intermediate count and the newest, lower one is at most half a window
+   away — it waits (``settling``): one step down instead of a staircase. When bursts recur (the last
+   scale-ups less than ``scale_down_window_max_s`` apart) the window stretches to 1.25x their gap
+   (:meth:`FloodwallPolicy.window_s`): the next burst is likely that far behind the last.
 """
 
 from __future__ import annotations
@@ -60,10 +67,10 @@ class FloodwallParams:
     replica_max_events_per_s: float = 0.0  # a replica's own cap (0 = none): no throughput is taken above it
     activation_lag_threshold: int = 0
     scale_down_dead_band: float = 0.2
-    scale_down_window_s: float = 120.0
-    scale_down_window_max_s: float = 600.0  # how far the window stretches for bursts that recur
+    scale_down_window_s: float = 300.0  # Kubernetes' HPA default for scale-down stabilization
+    scale_down_window_max_s: float = 1200.0  # how far the window stretches for bursts that recur
     scale_down_max_fraction: float = 1.0
-    scale_up_lead_s: float = 9.3  # one 5 s tick + a replica's start and rebalance (4.3 s); 0 = no projection
+    scale_up_lead_s: float = 14.3  # two 5 s ticks + a replica's start and rebalance (4.3 s); 0 = none
 
     def __post_init__(self) -> None:
         if not 0 <= self.min_replicas <= self.max_replicas or self.max_replicas < 1:
@@ -104,6 +111,7 @@ class _Sizing:
     measured: bool
     raw: int  # replicas for `needed`, before caps
     target: int  # after caps and the min floor
+    comfortable: int  # replicas that leave the dead band's headroom, after the same caps (>= target)
     reason: str  # the cap or floor that set `target`, or "" when none did
     hard_cap: int  # budget and max_replicas: also enforced downward at once
     hard_reason: str
@@ -153,15 +161,15 @@ class FloodwallPolicy:
             return zero, replace(state, last_change_s=now, recommendations=())
         target = max(sizing.target, 1)
         window_start = now - self.window_s(state)
-        recommendations = (*prune_before(state.recommendations, window_start), (now, target))
+        recommendations = (*prune_before(state.recommendations, window_start), (now, sizing.comfortable))
         state = replace(state, recommendations=recommendations)
         if current > sizing.hard_cap:
             over = f"{detail}; {current} is over the {sizing.hard_reason.removeprefix('capped_')} cap"
             return self._change(now, state, sizing.hard_cap, sizing.hard_reason, over, current)
-        if target > current:
-            return self._change(
-                now, state, target, self._up_reason(snapshot, sizing, current), detail, current
-            )
+        if target > current:  # up to a count with the dead band's headroom: the next tick's noise or
+            # the rest of a ramp would otherwise need a second rebalance
+            up = max(target, sizing.comfortable)
+            return self._change(now, state, up, self._up_reason(snapshot, sizing, current), detail, current)
         if target < current:
             return self._down(now, snapshot, state, sizing, target, current, detail)
         return Decision(current, sizing.reason or "steady", f"{detail}; {current} running"), state
@@ -191,9 +199,13 @@ class FloodwallPolicy:
                 target, reason = cap, why
         if target < p.min_replicas:
             target, reason = p.min_replicas, "floor_min"
+        banded = ceil_div(needed, throughput * (1 - p.scale_down_dead_band))
+        comfortable = max(target, min([banded, *(cap for cap, _ in caps)]))
         hard_cap, hard_reason = min((c for c in caps if c[1] != "capped_partitions"), key=lambda c: c[0])
         hard_cap = max(hard_cap, p.min_replicas, 1)  # min_replicas is the operator's word: it wins
-        return _Sizing(needed, ingress, throughput, usable, raw, target, reason, hard_cap, hard_reason)
+        return _Sizing(
+            needed, ingress, throughput, usable, raw, target, comfortable, reason, hard_cap, hard_reason
+        )
 
     def _projected_ingress(self, snapshot: Snapshot, state: FloodwallState, throughput: float) -> float:
         """The ingress now, or on a rising rate, where its slope since the last tick takes it by the time
@@ -208,12 +220,21 @@ class FloodwallPolicy:
         last = state.last_ingress
         if last is None or snapshot.ingress_events_per_s is None or snapshot.at_s <= last[0]:
             return ingress
-        overrun = ingress > snapshot.current_replicas * throughput
+        overrun = ingress > snapshot.current_replicas * throughput or self._saturated_and_behind(snapshot)
         ramp = min(ingress - last[1], state.last_rise) >= throughput / 4
         if not (overrun or ramp):
             return ingress
         slope = (ingress - last[1]) / (snapshot.at_s - last[0])
         return ingress + max(0.0, slope) * self.params.scale_up_lead_s
+
+    @staticmethod
+    def _saturated_and_behind(snapshot: Snapshot) -> bool:
+        """A replica worked at its limit in the last window and the backlog still grew: the ingress has
+        overrun the fleet now, though the window's average rate (which trails a steep rise) is below it."""
+        ingress, egress = snapshot.ingress_events_per_s, snapshot.egress_events_per_s
+        if snapshot.replica_throughput_events_per_s is None or ingress is None or egress is None:
+            return False
+        return ingress > egress
 
     def _track_idle(self, snapshot: Snapshot, state: FloodwallState) -> FloodwallState:
         idle = (snapshot.ingress_events_per_s or 0.0) <= 0 and snapshot.total_lag <= (
@@ -290,6 +311,11 @@ class FloodwallPolicy:
         if highest >= current or watched < window_s or (since_change is not None and since_change < window_s):
             window = f"{window_s:g} s window (highest recent recommendation {highest})"
             return Decision(current, "stabilizing", f"{detail}; waiting out the {window}"), state
+        settling = self._settling_for(state.recommendations, now, window_s)
+        if settling is not None:
+            newest = state.recommendations[-1][1]
+            why = f"{detail}; the need is still falling: {settling:.0f} s until one step down to {newest}"
+            return Decision(current, "settling", why), state
         step = max(1, math.floor(current * p.scale_down_max_fraction))
         desired = max(floor, highest, current - step)
         if desired > max(floor, highest):
@@ -299,6 +325,23 @@ class FloodwallPolicy:
         else:
             reason = "scale_down"
         return self._change(now, state, desired, reason, detail, current)
+
+    @staticmethod
+    def _settling_for(
+        recommendations: tuple[tuple[float, int], ...], now: float, window_s: float
+    ) -> float | None:
+        """Seconds to wait before stepping down, or ``None`` to step now.
+
+        The window allows a step to its highest recommendation; when the newest one is lower, the need is
+        still falling and the window will allow that lower count once it has passed the last higher one.
+        If that is at most half a window away, waiting for it replaces two rebalances (down to the
+        intermediate count, then down again one window later) with one."""
+        newest = recommendations[-1][1]
+        higher = [at for at, rec in recommendations if rec > newest]
+        if not higher:
+            return None
+        wait = max(higher) + window_s - now
+        return wait if 0 < wait <= window_s / 2 else None
 
     def _change(
         self, now: float, state: FloodwallState, desired: int, reason: str, detail: str, current: int

@@ -12,7 +12,9 @@ from floodwall.autoscaler.model import DbHealth, PartitionOffsets
 from floodwall.autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy, FloodwallState
 from tests.unit.autoscale_helpers import run, snap, spread
 
-DEFAULT = FloodwallParams()
+# The rules are tested on numbers of their own (a 120 s window stretching to at most 600 s, a 9.3 s lead),
+# not on the shipped defaults: a change of default must not silently rewrite what a rule is shown to do.
+DEFAULT = FloodwallParams(scale_down_window_s=120.0, scale_down_window_max_s=600.0, scale_up_lead_s=9.3)
 BUDGET = replace(DEFAULT, write_budget_rows_per_s=100_000)  # 20,000 events/s at 5 rows/event
 LONG_AGO = FloodwallState(last_change_s=-10_000.0)
 
@@ -54,7 +56,7 @@ def test_size_by_ingress_and_backlog(
 
 
 def test_detail_names_the_numbers_and_the_throughput_source() -> None:
-    decision, _ = FloodwallPolicy().decide(snap(spread(600_000), ingress=1_000), LONG_AGO)
+    decision, _ = FloodwallPolicy(DEFAULT).decide(snap(spread(600_000), ingress=1_000), LONG_AGO)
     assert "ingress 1,000/s" in decision.detail and "lag 600,000" in decision.detail
     assert "(estimated)" in decision.detail and "1 -> 2" in decision.detail
 
@@ -145,20 +147,52 @@ def test_dead_band_keeps_a_replica_that_would_leave_too_little_headroom() -> Non
 
 def test_no_scale_down_within_the_window_after_a_change() -> None:
     ticks = [snap(at=t, current=3, ingress=1_000) for t in range(0, 121, 5)]
-    decisions = run(FloodwallPolicy(), ticks)  # the start counts as a change
+    decisions = run(FloodwallPolicy(DEFAULT), ticks)  # the start counts as a change
     assert all(d.desired == 3 and d.reason == "stabilizing" for d in decisions[:-1])
     assert (decisions[-1].desired, decisions[-1].reason) == (1, "scale_down")
 
 
 def test_scale_down_goes_only_to_the_highest_recommendation_in_the_window() -> None:
     rates = {0: 14_000, 60: 9_000, 130: 1_000, 190: 1_000}
-    decisions = run(FloodwallPolicy(), [snap(at=t, current=1, ingress=r) for t, r in rates.items()])
+    decisions = run(FloodwallPolicy(DEFAULT), [snap(at=t, current=1, ingress=r) for t, r in rates.items()])
     assert [(d.desired, d.reason) for d in decisions] == [
         (2, "scale_up_ingress"),
         (2, "steady"),
         (2, "stabilizing"),  # 2 was recommended at t=60, within 120 s
         (1, "scale_down"),
     ]
+
+
+def test_a_scale_up_leaves_the_dead_band_headroom() -> None:
+    # 14,000/s with every partition behind fits 2 replicas (15,800/s) but without 20 % headroom: the next
+    # tick's noise or the rest of a ramp would ask for a third, a second rebalance. Up to 3 at once.
+    assert decide(lags=spread(1_200), ingress=14_000) == (3, "scale_up_ingress")
+    no_band = replace(DEFAULT, scale_down_dead_band=0)
+    assert decide(no_band, lags=spread(1_200), ingress=14_000) == (2, "scale_up_ingress")
+
+
+def test_a_falling_need_is_stepped_down_once_not_in_a_staircase() -> None:
+    # 3 replicas; the need falls through 2 (t=20) to 1 (t=40 on). At t=125 the window (120 s) would allow
+    # 2, and 1 only 15 s later: waiting for it makes one rebalance of the two a staircase would.
+    rates = {0: 14_000, 20: 9_000, 40: 1_000, 125: 1_000, 140: 1_000}
+    ticks = [snap(spread(1_200), at=t, current=3, ingress=r) for t, r in rates.items()]
+    decisions = run(FloodwallPolicy(DEFAULT), ticks, LONG_AGO)
+    assert [(d.desired, d.reason) for d in decisions] == [
+        (3, "hold_dead_band"),
+        (3, "stabilizing"),
+        (3, "stabilizing"),
+        (3, "settling"),
+        (1, "scale_down"),
+    ]
+
+
+def test_a_need_that_settled_in_between_is_stepped_to() -> None:
+    # 2 was needed from t=20 to t=100: the window's end (t=220 for the last 2) is more than half a window
+    # away at t=125, so the fleet steps to 2 now rather than hold 3 for another 95 s.
+    rates = {0: 14_000, 20: 9_000, 60: 9_000, 100: 9_000, 110: 1_000, 125: 1_000}
+    ticks = [snap(spread(1_200), at=t, current=3, ingress=r) for t, r in rates.items()]
+    decisions = run(FloodwallPolicy(DEFAULT), ticks, LONG_AGO)
+    assert (decisions[-1].desired, decisions[-1].reason) == (2, "scale_down")
 
 
 def test_scale_down_in_steps_when_configured() -> None:
@@ -170,7 +204,7 @@ def test_scale_down_in_steps_when_configured() -> None:
 
 def test_no_flapping_on_a_noisy_rate_around_one_replica() -> None:
     rates = [7_000, 8_400, 7_200, 8_100, 6_900, 8_300] * 10
-    decisions = run(FloodwallPolicy(), [snap(at=5 * i, ingress=r) for i, r in enumerate(rates)])
+    decisions = run(FloodwallPolicy(DEFAULT), [snap(at=5 * i, ingress=r) for i, r in enumerate(rates)])
     held = decisions[1:]
     changes = sum(1 for a, b in itertools.pairwise(held) if a.desired != b.desired)
     assert decisions[1].desired == 2 and changes == 0  # up once when 8,400/s outran one replica, then held
@@ -210,7 +244,7 @@ def test_to_zero_after_a_whole_idle_window() -> None:
 
 
 def test_min_replicas_above_zero_never_scales_to_zero() -> None:
-    decisions = run(FloodwallPolicy(), [snap(at=t, current=1) for t in range(0, 601, 60)])
+    decisions = run(FloodwallPolicy(DEFAULT), [snap(at=t, current=1) for t in range(0, 601, 60)])
     assert {d.desired for d in decisions} == {1}
 
 
@@ -226,7 +260,7 @@ def test_decide_is_pure() -> None:
 
 def test_topics_cap_at_the_largest_topic() -> None:
     two_topics = tuple(PartitionOffsets(t, i, 10**6, 0) for t in ("orders", "inventory") for i in range(12))
-    decision, _ = FloodwallPolicy().decide(snap(parts=two_topics, ingress=0), LONG_AGO)
+    decision, _ = FloodwallPolicy(DEFAULT).decide(snap(parts=two_topics, ingress=0), LONG_AGO)
     assert (decision.desired, decision.reason) == (12, "capped_partitions")
 
 
@@ -251,7 +285,7 @@ def test_a_rising_ingress_is_sized_for_when_new_replicas_will_work() -> None:
     # 1,000/s then 8,250/s five seconds later: at that slope the rate is ~23,600/s by the time replicas
     # started now work and the next tick could correct them (9.3 s): 3 replicas at once, not 2 then 3.
     ticks = [snap(at=0, ingress=1_000), snap(at=5, ingress=8_250)]
-    assert [(d.desired, d.reason) for d in run(FloodwallPolicy(), ticks)] == [
+    assert [(d.desired, d.reason) for d in run(FloodwallPolicy(DEFAULT), ticks)] == [
         (1, "steady"),
         (3, "scale_up_ingress"),
     ]
@@ -259,10 +293,22 @@ def test_a_rising_ingress_is_sized_for_when_new_replicas_will_work() -> None:
     assert run(FloodwallPolicy(flat), ticks)[-1].desired == 2
 
 
+def test_a_saturated_replica_falling_behind_is_an_overrun() -> None:
+    # The window's average ingress (6,000/s, a steep rise averaged over 5 s) fits the one replica, but it
+    # ran at its limit and the backlog grew: the rise has overrun it already, so it is projected —
+    # 6,000 + 1,000/s x 9.3 s + 12,000 / 60 s = 15,500/s, 3 replicas with the dead band's headroom.
+    behind = snap(spread(12_000), at=5, ingress=6_000, egress=4_000, throughput=7_900)
+    ticks = [snap(at=0, ingress=1_000), behind]
+    last = run(FloodwallPolicy(DEFAULT), ticks)[-1]
+    assert (last.desired, last.reason) == (3, "scale_up_ingress")
+    keeping_up = replace(behind, replica_throughput_events_per_s=None)  # no replica at its limit
+    assert [d.desired for d in run(FloodwallPolicy(DEFAULT), [ticks[0], keeping_up])] == [1, 1]
+
+
 def test_a_falling_ingress_is_not_projected() -> None:
     ticks = [snap(at=0, ingress=20_000, current=3), snap(at=5, ingress=12_000, current=3)]
     assert (
-        "needs 12,000 events/s" in run(FloodwallPolicy(), ticks, LONG_AGO)[-1].detail
+        "needs 12,000 events/s" in run(FloodwallPolicy(DEFAULT), ticks, LONG_AGO)[-1].detail
     )  # not extrapolated down
 
 
@@ -275,17 +321,17 @@ def test_a_backlog_nothing_consumes_is_not_held_for() -> None:
     # 8 replicas, no ingress, 40 events that the fleet does not move (a refused advisory commit left
     # Kafka's lag stale): no drain to protect, so the fleet falls back once the window has passed
     stuck = [snap(spread(40), at=t, current=8, egress=0.0) for t in (0, 5, 130, 135)]
-    decisions = run(FloodwallPolicy(), stuck, LONG_AGO)
+    decisions = run(FloodwallPolicy(DEFAULT), stuck, LONG_AGO)
     assert "hold_draining" not in [d.reason for d in decisions]
     assert decisions[-1].desired == 1
     consuming = [snap(spread(40), at=t, current=8, egress=10.0) for t in (0, 5, 130, 135)]
-    assert [d.reason for d in run(FloodwallPolicy(), consuming, LONG_AGO)] == ["hold_draining"] * 4
+    assert [d.reason for d in run(FloodwallPolicy(DEFAULT), consuming, LONG_AGO)] == ["hold_draining"] * 4
 
 
 def test_the_window_restarts_when_a_drain_ends() -> None:
     draining = [snap(spread(600_000), at=t, current=3, ingress=1_000) for t in (0, 5)]
     drained = [snap(at=t, current=3, ingress=1_000) for t in (10, 60, 129, 130)]
-    decisions = run(FloodwallPolicy(), draining + drained, LONG_AGO)
+    decisions = run(FloodwallPolicy(DEFAULT), draining + drained, LONG_AGO)
     reasons = ["hold_draining"] * 2 + ["stabilizing"] * 3 + ["scale_down"]
     assert [d.reason for d in decisions] == reasons
     assert decisions[-1].desired == 1  # one step: the drain's recommendations no longer count
@@ -339,11 +385,11 @@ def test_a_single_step_the_running_replicas_absorb_is_not_projected() -> None:
 def test_the_scale_down_window_stretches_for_bursts_that_recur(
     scale_ups: tuple[float, ...], window: float
 ) -> None:
-    assert FloodwallPolicy().window_s(replace(LONG_AGO, scale_ups=scale_ups)) == window
+    assert FloodwallPolicy(DEFAULT).window_s(replace(LONG_AGO, scale_ups=scale_ups)) == window
 
 
 def test_scale_ups_are_remembered_and_a_stretched_window_keeps_the_replicas_through_the_lull() -> None:
-    policy = FloodwallPolicy()
+    policy = FloodwallPolicy(DEFAULT)
     state = replace(LONG_AGO, scale_ups=(0.0, 200.0))  # two bursts 200 s apart: a 250 s window
     s = snap([0] * 12, current=3, ingress=1_000, at=450.0)  # 250 s after the last change: the window
     decision, _ = policy.decide(s, replace(state, last_change_s=210.0))
@@ -356,7 +402,7 @@ def test_scale_ups_are_remembered_and_a_stretched_window_keeps_the_replicas_thro
 
 
 def test_a_lost_replica_replaced_is_not_a_burst() -> None:
-    policy = FloodwallPolicy()
+    policy = FloodwallPolicy(DEFAULT)
     _, state = policy.decide(snap([0] * 12, current=1, ingress=20_000, at=10.0), LONG_AGO)
     assert state.scale_ups == (10.0,) and state.last_desired == 3
     _, state = policy.decide(snap([0] * 12, current=2, ingress=20_000, at=15.0), state)  # one was killed
