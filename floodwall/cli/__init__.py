@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run one command; a user's mistake ends with one ``floodwall: error: …`` line, never a traceback.
 
     Exit status: 0 success, 1 failure at run time, 2 bad usage or configuration (a missing extra
-    included), 130 interrupted.
+    included), 130 interrupted, 141 the output's reader went away (``| head``).
     """
     listing = _listing()
     command = _BY_NAME.get(listing.parse_known_args(argv)[0].command or "")
@@ -126,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
             if handler is None:
                 listing.print_help()
                 return 2
-            return int(handler(args))
+            status = int(handler(args))
+            sys.stdout.flush()  # here, not at exit: a closed pipe is then caught below
+            return status
     except ConfigError as exc:
         print(f"floodwall: error: {exc}", file=sys.stderr)
         return 2
@@ -136,3 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("floodwall: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`| head`): what is left of the output has nowhere to go. Point stdout at
+        # /dev/null so the interpreter's own flush at exit does not fail a second time.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141  # a shell's status for a command ended by SIGPIPE

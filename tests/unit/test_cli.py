@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -90,3 +92,16 @@ def test_commands_needing_a_stack_say_so(tmp_path: Path, command: list[str]) -> 
 def test_db_migrate_without_target_explains(tmp_path: Path) -> None:
     result = floodwall("db", "migrate", "--state-dir", str(tmp_path / "none"), env=clean_env())
     assert result.returncode == 2 and "FLOODWALL_DATABASE_URL" in result.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly() -> None:
+    # `floodwall … | head -1`: the pipe closes under the output. One exit status, no traceback.
+    with subprocess.Popen(
+        [sys.executable, "-m", "floodwall", "autoscale", "simulate", "--trace", "steady"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=clean_env(),
+    ) as child:  # fmt: skip
+        assert child.stdout is not None and child.stderr is not None
+        child.stdout.close()  # before the command writes a line
+        stderr = child.stderr.read().decode()
+        assert child.wait(120) == 141, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
