@@ -143,7 +143,7 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({r.policy: r.summary() for r in results}, indent=2))
     else:
-        print(describe(trace, params, args.fleet, names))
+        print(describe(trace, params, args.fleet, names, sim.protocol))
         print()
         print(table(results))
     return 0
@@ -165,11 +165,13 @@ def _simulate_family(
 
 def sim_params(sim: SimulationSettings, policy: AutoscalerSettings) -> SimParams:
     """The simulator's set-up from the two settings objects (one budget, one rows-per-event figure)."""
+    costs = sim.rebalance_figures()
     fleet = FleetParams(
         partitions=sim.partitions,
         replica_throughput_events_per_s=sim.fleet_replica_events_per_s,
-        startup_s=sim.startup_s,
-        rebalance_pause_s=sim.rebalance_pause_s,
+        startup_s=costs.startup_s,
+        join_pause_s=costs.join_pause_s,
+        leave_pause_s=costs.leave_pause_s,
         rows_per_event=policy.rows_per_event,
         write_budget_rows_per_s=sim.write_budget_rows_per_s,
         db_capacity_factor=sim.db_capacity_factor,
@@ -183,7 +185,7 @@ def sim_params(sim: SimulationSettings, policy: AutoscalerSettings) -> SimParams
     )
 
 
-def describe(trace: Trace, params: SimParams, mode: str, names: list[PolicyName]) -> str:
+def describe(trace: Trace, params: SimParams, mode: str, names: list[PolicyName], protocol: str) -> str:
     """The set-up in three lines, so a table is never read without its assumptions."""
     f = params.fleet
     budget = (
@@ -198,7 +200,8 @@ def describe(trace: Trace, params: SimParams, mode: str, names: list[PolicyName]
         f"trace {trace.name} ({trace.duration_s:,} s, peak {trace.peak_events_per_s:,.0f} events/s): "
         f"{trace.description}\n"
         f"fleet: {f.partitions} partitions, {f.replica_throughput_events_per_s:,.0f} events/s per replica, "
-        f"start-up {f.startup_s:g} s, rebalance pause {f.rebalance_pause_s:g} s, {budget}; "
+        f"start-up {f.startup_s:g} s, pause per join {f.join_pause_s:g} s and per leave "
+        f"{f.leave_pause_s:g} s ({protocol} protocol), {budget}; "
         f"{params.initial_replicas} replica(s) at start, decisions every {params.tick_s:g} s\n"
         f"budget enforced by the consumers (--fleet {mode}): {enforcing}"
     )

@@ -14,6 +14,7 @@ from typing import ClassVar, Literal, Self
 from pydantic import Field, model_validator
 
 from floodwall.autoscaler import hpa
+from floodwall.autoscaler.calibration import MEASURED, GroupProtocol, ProtocolFigures
 from floodwall.autoscaler.policy_floodwall import FloodwallParams, FloodwallPolicy
 from floodwall.autoscaler.policy_keda import KedaParams, KedaPolicy
 from floodwall.kafkaconn import SinkGroupSettings
@@ -257,14 +258,20 @@ class SimulationSettings(ServiceSettings):
     fleet_replica_events_per_s: float = Field(
         7900.0, gt=0, description="events/s one modelled consumer applies (measured: ~7,900)"
     )
-    startup_s: float = Field(
-        1.0, ge=0, description="seconds from starting a consumer to its joining the group (import: 0.55 s)"
+    protocol: GroupProtocol = Field(
+        "classic",
+        description="consumer group protocol whose measured start-up and rebalance costs the model uses: "
+        "'classic' (cooperative-sticky, the consumers' default) or 'consumer' (KIP-848)",
     )
-    rebalance_pause_s: float = Field(
-        3.3,
-        ge=0,
-        description="seconds every membership change stops the whole group (classic protocol, Kafka 4.4: "
-        "2.2-3.6 s, docs/kafka.md)",
+    startup_s: float | None = Field(
+        None, ge=0, description="seconds from starting a consumer to its joining the group (default: the "
+        "protocol's measured figure)",
+    )  # fmt: skip
+    join_pause_s: float | None = Field(
+        None, ge=0, description="seconds a joining consumer stops the whole group (default: measured)"
+    )
+    leave_pause_s: float | None = Field(
+        None, ge=0, description="seconds a consumer leaving stops the whole group (default: measured)"
     )
     commit_trail_s: float = Field(
         0.2, ge=0, lt=1, description="seconds of arrivals still in flight in the consumers' batches"
@@ -279,3 +286,12 @@ class SimulationSettings(ServiceSettings):
     drained_lag_events: int = Field(
         1000, ge=0, description="drain_s ends once lag <= max(this, one second of ingress)"
     )
+
+    def rebalance_figures(self) -> ProtocolFigures:
+        """The protocol's measured figures, each replaced where it was set explicitly."""
+        measured = MEASURED[self.protocol]
+        return ProtocolFigures(
+            startup_s=measured.startup_s if self.startup_s is None else self.startup_s,
+            join_pause_s=measured.join_pause_s if self.join_pause_s is None else self.join_pause_s,
+            leave_pause_s=measured.leave_pause_s if self.leave_pause_s is None else self.leave_pause_s,
+        )

@@ -5,13 +5,15 @@ docs/stack.md, docs/kafka.md):
 
 - **One topic of ``partitions`` partitions** (the stack's default: 12), keys hashed evenly: each second's
   arrivals are split across partitions, the remainder rotating. Events are whole: offsets are integers.
-- **Replicas.** A new replica starts consuming after ``startup_s`` (process start and connections; importing
-  the consumer takes 0.55 s here, the rest is an estimate) plus the group's rebalance. Scale-down stops the
-  newest replicas; a replica that had joined leaves the group at once (SIGTERM: it finishes its batch).
-- **Rebalancing.** Every membership change stops *all* consumption for ``rebalance_pause_s`` (3.3 s: on
-  Apache Kafka 4.4 with the classic cooperative-sticky protocol, ``floodwall bench rebalance`` measured
-  whole-fleet stalls of 2.2-3.6 s, medians per change, docs/kafka.md); overlapping changes extend the
-  pause. Then partitions are assigned in contiguous ranges; replicas beyond the partition count idle.
+- **Replicas.** A new replica starts consuming after ``startup_s`` (process start and connections) plus
+  the group's rebalance. Scale-down stops the newest replicas; a replica that had joined leaves the group
+  at once (SIGTERM: it finishes its batch).
+- **Rebalancing.** A joining member stops *all* consumption for ``join_pause_s``, a graceful leave for
+  ``leave_pause_s``; overlapping changes extend the pause. Then partitions are assigned in contiguous
+  ranges; replicas beyond the partition count idle. The figures are per group protocol, measured on
+  Apache Kafka 4.4 with ``floodwall bench rebalance`` (``autoscaler/calibration.py``, docs/autoscaler.md):
+  a pause is the ingestion time a change was measured to cost, so a protocol that stops only the
+  partitions that move (KIP-848) costs what it cost in proportion, as a shorter stop of everyone.
 - **Throughput.** A replica applies at most ``replica_throughput_events_per_s`` (7,900 order events/s,
   one consumer, ~5 rows per event) from its partitions, in proportion to their backlog. Events that arrived
   within the last ``commit_trail_s`` are still in the consumer's batch (linger 0.2 s), so the committed
@@ -30,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from floodwall.autoscaler.calibration import MEASURED
 from floodwall.autoscaler.model import PartitionOffsets
 from floodwall.writebudget import partition_share
 
@@ -40,8 +43,9 @@ class FleetParams:
 
     partitions: int = 12
     replica_throughput_events_per_s: float = 7900.0
-    startup_s: float = 1.0
-    rebalance_pause_s: float = 3.3
+    startup_s: float = MEASURED["classic"].startup_s
+    join_pause_s: float = MEASURED["classic"].join_pause_s
+    leave_pause_s: float = MEASURED["classic"].leave_pause_s
     rows_per_event: float = 5.0
     write_budget_rows_per_s: float = 100_000.0
     db_capacity_factor: float = 1.0
@@ -113,7 +117,7 @@ class Fleet:
             self._next_ident += 1
         while len(self._members) > replicas:
             if self._members.pop().joined:
-                self._pause_until = max(self._pause_until, now + self.params.rebalance_pause_s)
+                self._pause_until = max(self._pause_until, now + self.params.leave_pause_s)
 
     def step(self, t: int, events: float, db_up: bool) -> TickFlow:
         """Advance the second ``[t, t+1)`` in which ``events`` (fractional carry kept) arrive."""
@@ -121,7 +125,7 @@ class Fleet:
         for member in self._members:
             if not member.joined and member.joins_at <= t:
                 member.joined = True
-                pause_end = member.joins_at + self.params.rebalance_pause_s
+                pause_end = member.joins_at + self.params.join_pause_s
                 self._pause_until = max(self._pause_until, pause_end)
         paused = min(1.0, max(0.0, self._pause_until - t))
         active = 1.0 - paused

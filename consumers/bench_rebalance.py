@@ -17,6 +17,10 @@ Per change two figures, from ``sink_offsets`` and ``processed_events`` sampled e
   applied events would have taken at the rate of the 15 s before (partitions handed over late count in
   proportion to their share). The write budget holds the rate flat, so the loss is not caught up.
 
+For the scale-up also ``first_assigned_s``: from starting a new member's process to its first partitions
+(its log's ``assigned`` line), the median of the two new members — process start, connection, joining
+and the rebalance that hands it work.
+
 Printed: one JSON object with every run's figures and, per protocol and change, the median and the
 worst over the trials.
 """
@@ -34,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -86,6 +91,8 @@ class _Run:
     landed: list[tuple[float, int]] = field(default_factory=list)  # (time, events applied so far)
     changes: list[tuple[str, float]] = field(default_factory=list)
     logs: dict[int, Path] = field(default_factory=dict)  # pid -> the member's log
+    spawned: dict[int, float] = field(default_factory=dict)  # pid -> wall-clock start (the logs' clock)
+    joining: list[int] = field(default_factory=list)  # the pids the scale-up started
 
     def sample(self) -> int:
         rows = self.conn.execute(
@@ -163,6 +170,7 @@ def _drive(run: _Run, start: Callable[[int], None], timeout_s: float) -> None:
     run.wait_share(0.2, timeout_s)
     run.changes.append(("scale_up_1_to_3", time.monotonic()))
     start(2)
+    run.joining = [m.pid for m in run.members[-2:]]
     run.wait_share(0.45, timeout_s)
     run.changes.append(("scale_down_3_to_1", time.monotonic()))
     _signal(run.members, 2, signal.SIGTERM)
@@ -181,6 +189,7 @@ def _start(run: _Run, command: list[str], logs: Path, count: int) -> None:
         with log.open("w") as out:
             run.members.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=out))
         run.logs[run.members[-1].pid] = log
+        run.spawned[run.members[-1].pid] = time.time()
 
 
 def _signal(members: list[subprocess.Popen[bytes]], count: int, sig: signal.Signals) -> None:
@@ -210,7 +219,23 @@ def _stalls(run: _Run) -> dict[str, object]:
             "fleet_stall_s": round(_fleet_stall(run.samples, at, until), 2),
             "lost_s": round(_lost_seconds(run.landed, at, until), 2),
         }
+    assigned = [_first_assigned(run.logs[pid], run.spawned[pid]) for pid in run.joining]
+    found = [a for a in assigned if a is not None]
+    if found:
+        figures["scale_up_1_to_3"]["first_assigned_s"] = round(statistics.median(found), 2)  # type: ignore[index]
     return figures
+
+
+def _first_assigned(log: Path, spawned: float) -> float | None:
+    """Seconds from ``spawned`` (wall clock) to the member's first ``assigned`` log line, if any."""
+    for line in log.read_text(errors="replace").splitlines():
+        if " assigned " in line:
+            try:
+                logged = datetime.strptime(line[:23], "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            except ValueError:
+                return None
+            return logged - spawned
+    return None
 
 
 def _advances(samples: list[tuple[float, Offsets]]) -> list[tuple[float, set[tuple[str, int]]]]:
@@ -252,8 +277,8 @@ def _summary(runs: list[dict[str, object]], protocols: tuple[str, ...]) -> dict[
         out[protocol] = {
             change: {
                 figure: {"median": round(statistics.median(values), 2), "worst": max(values)}
-                for figure in ("fleet_stall_s", "lost_s")
-                if (values := [float(r[change][figure]) for r in mine])  # type: ignore[index]
+                for figure in ("fleet_stall_s", "lost_s", "first_assigned_s")
+                if (values := [float(r[change][figure]) for r in mine if figure in r[change]])  # type: ignore[index,operator]
             }
             for change in CHANGES
         }

@@ -8,12 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from floodwall.autoscaler.config import AutoscalerSettings, build_policy
+from floodwall.autoscaler.calibration import MEASURED, PROTOCOLS
+from floodwall.autoscaler.commands import sim_params
+from floodwall.autoscaler.config import AutoscalerSettings, SimulationSettings, build_policy
 from floodwall.autoscaler.fleetmodel import FleetParams
 from floodwall.autoscaler.model import Decision, Snapshot
 from floodwall.autoscaler.simulate import SimParams, SimResult, compare, simulate
 from floodwall.autoscaler.traces import load_trace, parse_trace, shipped_names
 from floodwall.errors import ConfigError
+from floodwall.settings import load_settings
 from tests.helpers import floodwall
 
 SETTINGS = AutoscalerSettings(write_budget_rows_per_s=100_000)
@@ -82,7 +85,7 @@ def run_scripted(plan: tuple[tuple[float, int], ...], fleet: FleetParams, rate: 
 
 
 def test_start_up_delay_then_a_group_wide_pause() -> None:
-    fleet = FleetParams(write_budget_rows_per_s=0, startup_s=2.0, rebalance_pause_s=3.3)
+    fleet = FleetParams(write_budget_rows_per_s=0, startup_s=2.0, join_pause_s=3.3)
     ticks = run_scripted(((10, 2),), fleet).ticks
     applied = [t.applied for t in ticks]
     assert applied[9:12] == [7900, 7900, 7900]  # scaled at t=10; the new member joins at t=12
@@ -93,13 +96,28 @@ def test_start_up_delay_then_a_group_wide_pause() -> None:
 
 
 def test_scale_down_pauses_the_survivors() -> None:
-    fleet = FleetParams(write_budget_rows_per_s=0, rebalance_pause_s=3.0)
+    fleet = FleetParams(write_budget_rows_per_s=0, leave_pause_s=3.0)
     applied = [t.applied for t in run_scripted(((0, 3), (20, 1)), fleet).ticks]
     assert applied[19] == 3 * 7900 and applied[20:23] == [0, 0, 0] and applied[23] == 7900
 
 
+def test_the_protocol_picks_its_measured_rebalance_costs() -> None:
+    for protocol in PROTOCOLS:
+        sim = load_settings(SimulationSettings, {"protocol": protocol})
+        fleet = sim_params(sim, AutoscalerSettings()).fleet
+        measured = MEASURED[protocol]
+        assert (fleet.startup_s, fleet.join_pause_s, fleet.leave_pause_s) == (
+            measured.startup_s, measured.join_pause_s, measured.leave_pause_s)  # fmt: skip
+    assert MEASURED["classic"] != MEASURED["consumer"]  # two measurements, not one copied
+    mine = load_settings(SimulationSettings, {"protocol": "consumer", "join_pause_s": 9.0})
+    assert sim_params(mine, AutoscalerSettings()).fleet.join_pause_s == 9.0  # an explicit figure wins
+    assert sim_params(mine, AutoscalerSettings()).fleet.leave_pause_s == MEASURED["consumer"].leave_pause_s
+    kip848 = floodwall("autoscale", "simulate", "--trace", "steady", "--protocol", "consumer")
+    assert kip848.returncode == 0 and "(consumer protocol)" in kip848.stdout.splitlines()[1]
+
+
 def test_replicas_beyond_the_partitions_idle() -> None:
-    fleet = FleetParams(partitions=2, write_budget_rows_per_s=0, startup_s=0, rebalance_pause_s=0)
+    fleet = FleetParams(partitions=2, write_budget_rows_per_s=0, startup_s=0, join_pause_s=0, leave_pause_s=0)
     ticks = run_scripted(((0, 4),), fleet).ticks
     assert max(t.applied for t in ticks) == 2 * 7900 and ticks[-1].replicas == 4
 
@@ -112,7 +130,7 @@ def test_replicas_beyond_the_partitions_idle() -> None:
     ],
 )
 def test_write_budget(enforce: bool, max_applied: int, over_budget: bool) -> None:
-    fleet = FleetParams(startup_s=0, rebalance_pause_s=0, enforce_budget=enforce)
+    fleet = FleetParams(startup_s=0, join_pause_s=0, leave_pause_s=0, enforce_budget=enforce)
     ticks = run_scripted(((0, 6),), fleet).ticks[5:]
     assert max(t.applied for t in ticks) <= max_applied
     assert max(t.applied for t in ticks) >= max_applied - 12  # whole events per partition share
