@@ -8,6 +8,7 @@ has the same name and meaning as the consumers' setting, so ``FLOODWALL_WRITE_BU
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import ClassVar, Literal, Self
 
@@ -186,8 +187,8 @@ def floodwall_params(settings: AutoscalerSettings) -> FloodwallParams:
         scale_down_window_s=settings.scale_down_window_s,
         scale_down_window_max_s=max(settings.scale_down_window_max_s, settings.scale_down_window_s),
         scale_down_max_fraction=settings.scale_down_max_fraction,
-        # Replicas decided now are working only after they start, and a wrong count is corrected only
-        # after the next tick's replicas start: size for the rate at the end of both.
+        # Replicas decided now work only after they start, and the count must still do at the tick
+        # after that, the first that could correct it: two ticks plus the start.
         scale_up_lead_s=2 * settings.tick_s + settings.replica_start_s,
     )
 
@@ -289,9 +290,6 @@ class SimulationSettings(ServiceSettings):
 
     def rebalance_figures(self) -> ProtocolFigures:
         """The protocol's measured figures, each replaced where it was set explicitly."""
-        measured = MEASURED[self.protocol]
-        return ProtocolFigures(
-            startup_s=measured.startup_s if self.startup_s is None else self.startup_s,
-            join_pause_s=measured.join_pause_s if self.join_pause_s is None else self.join_pause_s,
-            leave_pause_s=measured.leave_pause_s if self.leave_pause_s is None else self.leave_pause_s,
-        )
+        given = {"startup_s": self.startup_s, "join_pause_s": self.join_pause_s,
+                 "leave_pause_s": self.leave_pause_s}  # fmt: skip
+        return replace(MEASURED[self.protocol], **{k: v for k, v in given.items() if v is not None})

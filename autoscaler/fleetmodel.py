@@ -12,8 +12,8 @@ docs/stack.md, docs/kafka.md):
   ``leave_pause_s``; overlapping changes extend the pause. Then partitions are assigned in contiguous
   ranges; replicas beyond the partition count idle. The figures are per group protocol, measured on
   Apache Kafka 4.4 with ``floodwall bench rebalance`` (``autoscaler/calibration.py``, docs/autoscaler.md):
-  a pause is the ingestion time a change was measured to cost, so a protocol that stops only the
-  partitions that move (KIP-848) costs what it cost in proportion, as a shorter stop of everyone.
+  a pause is the longer of the measured whole-fleet stall and the ingestion time the change cost, so a
+  protocol that stops only the partitions that move (KIP-848) costs at least what it was measured to.
 - **Throughput.** A replica applies at most ``replica_throughput_events_per_s`` (7,900 order events/s,
   one consumer, ~5 rows per event) from its partitions, in proportion to their backlog. Events that arrived
   within the last ``commit_trail_s`` are still in the consumer's batch (linger 0.2 s), so the committed

@@ -160,16 +160,16 @@ class FloodwallPolicy:
         if zero is not None:
             return zero, replace(state, last_change_s=now, recommendations=())
         target = max(sizing.target, 1)
+        held = max(target, sizing.comfortable)  # with the dead band's headroom, within the caps
         window_start = now - self.window_s(state)
-        recommendations = (*prune_before(state.recommendations, window_start), (now, sizing.comfortable))
+        recommendations = (*prune_before(state.recommendations, window_start), (now, held))
         state = replace(state, recommendations=recommendations)
         if current > sizing.hard_cap:
             over = f"{detail}; {current} is over the {sizing.hard_reason.removeprefix('capped_')} cap"
             return self._change(now, state, sizing.hard_cap, sizing.hard_reason, over, current)
-        if target > current:  # up to a count with the dead band's headroom: the next tick's noise or
-            # the rest of a ramp would otherwise need a second rebalance
-            up = max(target, sizing.comfortable)
-            return self._change(now, state, up, self._up_reason(snapshot, sizing, current), detail, current)
+        if target > current:  # up to the held count: with the bare need, the next tick's noise or the
+            # rest of a ramp would ask for a second rebalance
+            return self._change(now, state, held, self._up_reason(snapshot, sizing, current), detail, current)
         if target < current:
             return self._down(now, snapshot, state, sizing, target, current, detail)
         return Decision(current, sizing.reason or "steady", f"{detail}; {current} running"), state
